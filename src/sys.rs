@@ -1,0 +1,132 @@
+//! Every system call psi-syslogd makes directly, and so every `unsafe` block.
+//!
+//! Each wrapper turns the C convention (-1 and errno) into `io::Result` through one
+//! macro, as mio's `sys/unix` does. Descriptors come back as `OwnedFd`, opened
+//! `O_CLOEXEC`, and are closed only by dropping them.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Calls a libc function and maps a -1 return to the thread's errno.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: every caller passes pointers into live, correctly sized Rust objects
+        // (see the SAFETY line at each call) and the call does not retain them.
+        let result = unsafe { libc::$fn($($arg),*) };
+        if result == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(result)
+        }
+    }};
+}
+
+/// Opens `path` with `flags | O_CLOEXEC`.
+pub fn open(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    let fd = syscall!(open(path.as_ptr(), flags | libc::O_CLOEXEC))?;
+    // SAFETY: `open` just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One `write(2)`; the caller decides what a short write means.
+pub fn write(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call.
+    let written = syscall!(write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()))?;
+    Ok(written as usize)
+}
+
+/// One `pread(2)` into `buffer` from `offset`.
+pub fn pread(fd: BorrowedFd<'_>, buffer: &mut [u8], offset: i64) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `buffer`, which outlives the call.
+    let read = syscall!(pread(
+        fd.as_raw_fd(),
+        buffer.as_mut_ptr().cast(),
+        buffer.len(),
+        offset
+    ))?;
+    Ok(read as usize)
+}
+
+/// One `poll(2)`; `timeout_ms` of -1 waits forever. EINTR is returned, not retried, so
+/// the caller can look at its signal flags first.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
+    // SAFETY: the pointer and count describe `fds`, which outlives the call.
+    let ready = syscall!(poll(
+        fds.as_mut_ptr(),
+        fds.len() as libc::nfds_t,
+        timeout_ms
+    ))?;
+    Ok(ready as usize)
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set (include/uapi/linux/capability.h).
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+/// `CAP_SYS_RESOURCE`, bit 24 of the first word.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether this process has CAP_SYS_RESOURCE in its effective set: the kernel lets only
+/// such openers arm triggers whose window is not a multiple of 2 s.
+pub fn has_cap_sys_resource() -> io::Result<bool> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget reads `header` and writes two `CapData` words, both live locals
+    // laid out as the kernel's __user_cap_header_struct and __user_cap_data_struct.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if result == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(data[0].effective & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// The broken-down local time of `seconds` since the epoch, in the zone of `TZ` or
+/// /etc/localtime.
+pub fn local_time(seconds: libc::time_t) -> Option<libc::tm> {
+    // SAFETY: `tm` is plain old data; all-zero is a valid value for it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals; localtime_r is the reentrant form.
+    let result = unsafe { libc::localtime_r(&seconds, &mut tm) };
+    if result.is_null() { None } else { Some(tm) }
+}
+
+/// Seconds since the epoch (vDSO on Linux: no system call).
+pub fn wall_clock_seconds() -> libc::time_t {
+    // SAFETY: a null argument asks time() only for its return value.
+    unsafe { libc::time(std::ptr::null_mut()) }
+}
+
+/// Microseconds on CLOCK_MONOTONIC (vDSO on Linux: no system call).
+pub fn monotonic_us() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a live local; CLOCK_MONOTONIC always exists on Linux, so the
+    // call cannot fail and the zero fallback is never used.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
+}

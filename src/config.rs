@@ -1,12 +1,16 @@
-//! The command line: what the user can ask for, checked strictly, with exit status 64
-//! and the offending text quoted for anything that does not parse.
+//! The configuration: the command line and the file share one vocabulary (a directive
+//! per long option), are parsed strictly, and merge with the command line winning.
+//! Command-line errors exit 64, file errors 78 with FILE:LINE, a missing file 66.
 
 use std::ffi::OsString;
-use std::str::FromStr;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use argh::FromArgs;
 use syslog::Facility;
 
+use crate::cgroup;
+use crate::episode::Pacing;
 use crate::error::{Error, Exit};
 use crate::trigger::Spec;
 
@@ -15,28 +19,64 @@ use crate::trigger::Spec;
 /// (cpu some 50%, memory some 10%, io full 15%), and memory some 10% of 2 s is the
 /// 200 ms / 2 s memory trigger systemd documents. README.md gives the reasoning.
 pub const DEFAULT_TRIGGERS: [&str; 3] = ["memory:some:10%:2s", "io:full:15%:2s", "cpu:some:50%:2s"];
-
+/// One reminder a minute while an episode lasts.
+pub const DEFAULT_REPEAT_US: u64 = 60_000_000;
 /// RFC 3164 limits the TAG to 32 characters.
 const IDENT_MAX: usize = 32;
+/// Where cgroup triggers look when no cgroup2 mount is needed (never opened then).
+const UNUSED_CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+
+const FACILITIES: [(&str, Facility); 24] = [
+    ("kern", Facility::LOG_KERN),
+    ("user", Facility::LOG_USER),
+    ("mail", Facility::LOG_MAIL),
+    ("daemon", Facility::LOG_DAEMON),
+    ("auth", Facility::LOG_AUTH),
+    ("syslog", Facility::LOG_SYSLOG),
+    ("lpr", Facility::LOG_LPR),
+    ("news", Facility::LOG_NEWS),
+    ("uucp", Facility::LOG_UUCP),
+    ("cron", Facility::LOG_CRON),
+    ("authpriv", Facility::LOG_AUTHPRIV),
+    ("ftp", Facility::LOG_FTP),
+    ("ntp", Facility::LOG_NTP),
+    ("audit", Facility::LOG_AUDIT),
+    ("alert", Facility::LOG_ALERT),
+    ("clock_daemon", Facility::LOG_CLOCK_DAEMON),
+    ("local0", Facility::LOG_LOCAL0),
+    ("local1", Facility::LOG_LOCAL1),
+    ("local2", Facility::LOG_LOCAL2),
+    ("local3", Facility::LOG_LOCAL3),
+    ("local4", Facility::LOG_LOCAL4),
+    ("local5", Facility::LOG_LOCAL5),
+    ("local6", Facility::LOG_LOCAL6),
+    ("local7", Facility::LOG_LOCAL7),
+];
 
 #[derive(FromArgs)]
 /// Arm Linux pressure stall (PSI) triggers and log every real threshold crossing to
 /// syslog, for the alert rules of rsyslog, syslog-ng, journald or BusyBox.
 #[argh(
-    example = "psi-syslogd -t memory:some:150000:1000000\npsi-syslogd -t memory:some:10%:2s -t io:full:20%:4s --facility local3",
-    note = "SPEC is RESOURCE:KIND:THRESHOLD:WINDOW. RESOURCE is cpu, memory, io or irq (irq: full only); KIND is some or full. THRESHOLD and WINDOW are microseconds when bare, or take us, ms or s; THRESHOLD may be a percentage of WINDOW (10%). The kernel wants 0 < THRESHOLD <= WINDOW <= 10s, and without CAP_SYS_RESOURCE a WINDOW that is a multiple of 2s. Without -t: memory:some:10%:2s io:full:15%:2s cpu:some:50%:2s.",
+    example = "psi-syslogd -t memory:some:150000:1000000\npsi-syslogd -t memory:some:10%:2s -t io:full:20%:4s:/system.slice/postgresql.service\npsi-syslogd -c /etc/psi-syslogd.conf --check",
+    note = "SPEC is RESOURCE:KIND:THRESHOLD:WINDOW[:CGROUP]. RESOURCE is cpu, memory, io or irq (irq: full only); KIND is some or full. THRESHOLD and WINDOW are microseconds when bare, or take us, ms or s; THRESHOLD may be a percentage of WINDOW (10%). The kernel wants 0 < THRESHOLD <= WINDOW <= 10s, and without CAP_SYS_RESOURCE a WINDOW that is a multiple of 2s. CGROUP is a cgroup v2 group as /proc/PID/cgroup names it. Without -t (and no trigger in the file): memory:some:10%:2s io:full:15%:2s cpu:some:50%:2s.\nDURATION options are seconds when bare, or take ms, s or m (90s, 5m).\nThe file takes one directive per line with the long options' names (trigger SPEC, repeat 5m, facility local3, stderr, ...); options given on the command line win, and any -t replaces the file's triggers. SIGHUP re-reads the file, SIGUSR1 logs the status.",
     error_code(64, "bad option or trigger spec"),
+    error_code(66, "the configuration file is missing or unreadable"),
     error_code(
         69,
-        "PSI unavailable (no /proc/pressure, disabled, missing resource file)"
+        "PSI unavailable (no /proc/pressure, disabled, missing resource file or cgroup)"
     ),
     error_code(71, "other operating system error"),
-    error_code(77, "permission denied, or a window needing CAP_SYS_RESOURCE")
+    error_code(77, "permission denied, or a window needing CAP_SYS_RESOURCE"),
+    error_code(78, "an error in the configuration file")
 )]
 struct Args {
     /// a trigger SPEC (repeatable), e.g. memory:some:150ms:1s
     #[argh(option, short = 't')]
     trigger: Vec<String>,
+
+    /// the configuration file
+    #[argh(option, short = 'c')]
+    config: Option<String>,
 
     /// the syslog socket (default: /dev/log, else /var/run/syslog or /var/run/log)
     #[argh(option)]
@@ -46,6 +86,10 @@ struct Args {
     #[argh(switch)]
     stderr: bool,
 
+    /// send the events to systemd-journald natively, with PSI_* fields
+    #[argh(switch)]
+    journal: bool,
+
     /// the syslog facility: daemon (default), user, local0 ... local7, ...
     #[argh(option)]
     facility: Option<String>,
@@ -53,6 +97,37 @@ struct Args {
     /// the syslog identifier, the program name in every line (default: psi-syslogd)
     #[argh(option)]
     ident: Option<String>,
+
+    /// DURATION between event=ongoing reminders while an episode lasts (default: 60s;
+    /// 0 logs every crossing)
+    #[argh(option)]
+    repeat: Option<String>,
+
+    /// DURATION without a crossing that ends an episode (default: 5 windows, at least 10s)
+    #[argh(option)]
+    recover_after: Option<String>,
+
+    /// DURATION between event=heartbeat lines (default: off)
+    #[argh(option)]
+    heartbeat: Option<String>,
+
+    /// arm cgroup triggers whose cgroup does not exist yet when it appears, instead of
+    /// exiting 69
+    #[argh(switch)]
+    wait_for_cgroups: bool,
+
+    /// check the configuration, arm every trigger once, print the effective
+    /// configuration and exit
+    #[argh(switch)]
+    check: bool,
+
+    /// print the current pressure of every resource as a table and exit
+    #[argh(switch)]
+    print: bool,
+
+    /// with --print: a cgroup to print too (repeatable)
+    #[argh(option)]
+    cgroup: Vec<String>,
 
     /// print the version and exit
     #[argh(switch, short = 'V')]
@@ -65,22 +140,54 @@ pub enum Output {
     /// A syslog socket; `None` means the default sockets, in order.
     Syslog(Option<String>),
     Stderr,
+    /// systemd-journald's native protocol.
+    Journal,
+}
+
+/// Settings from one source; `None` (or empty) where the source says nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    triggers: Vec<Spec>,
+    socket: Option<String>,
+    stderr: Option<bool>,
+    journal: Option<bool>,
+    facility: Option<Facility>,
+    ident: Option<String>,
+    repeat_us: Option<u64>,
+    recover_after_us: Option<u64>,
+    heartbeat_us: Option<u64>,
+    wait_for_cgroups: Option<bool>,
+}
+
+/// Where the configuration comes from; kept to read it again on SIGHUP.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub file: Option<PathBuf>,
+    command_line: Settings,
 }
 
 /// Everything the daemon needs to run.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub triggers: Vec<Spec>,
+    /// The cgroup2 mount, found when a trigger names a cgroup.
+    pub cgroup_mount: PathBuf,
     pub output: Output,
     pub facility: Facility,
     pub ident: String,
+    pub pacing: Pacing,
+    pub heartbeat_us: Option<u64>,
+    pub wait_for_cgroups: bool,
 }
 
 /// What the command line asks for.
 pub enum Command {
-    Run(Config),
+    Run(Source),
+    Check(Source),
+    /// Print the pressure table, with these cgroups too.
+    Print(Vec<String>),
     /// Print this text to stdout and exit 0 (--help, --version).
-    Print(String),
+    Text(String),
 }
 
 /// Parses the arguments after the program name.
@@ -96,7 +203,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
         Ok(parsed) => parsed,
         Err(early) => {
             return match early.status {
-                Ok(()) => Ok(Command::Print(early.output)),
+                Ok(()) => Ok(Command::Text(early.output)),
                 Err(()) => Err(usage(format!(
                     "{}\nRun 'psi-syslogd --help' for usage.",
                     early.output.trim_end()
@@ -105,51 +212,286 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
         }
     };
     if parsed.version {
-        return Ok(Command::Print(format!(
+        return Ok(Command::Text(format!(
             "psi-syslogd {}\n",
             env!("CARGO_PKG_VERSION")
         )));
     }
-    let texts: Vec<&str> = if parsed.trigger.is_empty() {
-        DEFAULT_TRIGGERS.to_vec()
+    if parsed.print {
+        return Ok(Command::Print(parsed.cgroup));
+    }
+    if !parsed.cgroup.is_empty() {
+        return Err(usage(format!(
+            "--cgroup '{}' goes with --print; to watch a cgroup, add it to a trigger \
+             (io:full:20%:2s:/system.slice/x.service)",
+            parsed.cgroup[0]
+        )));
+    }
+    let check = parsed.check;
+    let file = parsed.config.clone().map(PathBuf::from);
+    let command_line = settings_from_args(parsed).map_err(usage)?;
+    let source = Source { file, command_line };
+    Ok(if check {
+        Command::Check(source)
     } else {
-        parsed.trigger.iter().map(String::as_str).collect()
-    };
-    let triggers = texts
-        .into_iter()
-        .map(Spec::parse)
+        Command::Run(source)
+    })
+}
+
+fn settings_from_args(args: Args) -> Result<Settings, String> {
+    let triggers = args
+        .trigger
+        .iter()
+        .map(|text| Spec::parse(text).map_err(|e| e.message))
         .collect::<Result<Vec<_>, _>>()?;
-    let output = match (parsed.stderr, parsed.socket) {
-        (true, Some(path)) => {
+    Ok(Settings {
+        triggers,
+        socket: args.socket,
+        stderr: args.stderr.then_some(true),
+        journal: args.journal.then_some(true),
+        facility: args.facility.as_deref().map(parse_facility).transpose()?,
+        ident: args.ident,
+        repeat_us: option_duration("--repeat", args.repeat.as_deref())?,
+        recover_after_us: option_duration("--recover-after", args.recover_after.as_deref())?,
+        heartbeat_us: option_duration("--heartbeat", args.heartbeat.as_deref())?,
+        wait_for_cgroups: args.wait_for_cgroups.then_some(true),
+    })
+}
+
+fn option_duration(option: &str, text: Option<&str>) -> Result<Option<u64>, String> {
+    text.map(|t| parse_interval_us(t).map_err(|why| format!("invalid {option} {why}")))
+        .transpose()
+}
+
+/// Reads the file (if any) and merges it under the command line. Called at start and
+/// on every SIGHUP.
+pub fn load(source: &Source) -> Result<Config, Error> {
+    let file = match &source.file {
+        None => Settings::default(),
+        Some(path) => parse_file(path, &read_file(path)?)?,
+    };
+    merge(&source.command_line, file)
+}
+
+fn read_file(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::new(
+            Exit::NoInput,
+            format!(
+                "cannot read the configuration file '{}': {e}; create it or give another -c",
+                path.display()
+            ),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            Exit::Config,
+            format!(
+                "{}: the configuration file is not UTF-8 (invalid byte at offset {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
+/// Parses the text of a configuration file: one directive per line, `#` starts a
+/// comment at the beginning of a line or after a space.
+pub fn parse_file(path: &Path, text: &str) -> Result<Settings, Error> {
+    let mut settings = Settings::default();
+    for (index, raw) in text.lines().enumerate() {
+        let line = strip_comment(raw).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = |why: String| {
+            Error::new(
+                Exit::Config,
+                format!("{}:{}: {why} (in '{line}')", path.display(), index + 1),
+            )
+        };
+        let (directive, value) = match line.split_once(char::is_whitespace) {
+            Some((d, v)) => (d, v.trim()),
+            None => (line, ""),
+        };
+        let needs_value = |value: &str| {
+            if value.is_empty() {
+                Err(bad(format!("'{directive}' needs a value")))
+            } else {
+                Ok(value.to_string())
+            }
+        };
+        let duration = |value: &str| {
+            parse_interval_us(&needs_value(value)?)
+                .map_err(|why| bad(format!("invalid {directive} {why}")))
+        };
+        match directive {
+            "trigger" => settings
+                .triggers
+                .push(Spec::parse(&needs_value(value)?).map_err(|e| bad(e.message))?),
+            "socket" => settings.socket = Some(needs_value(value)?),
+            "stderr" => settings.stderr = Some(parse_flag(value).map_err(bad)?),
+            "journal" => settings.journal = Some(parse_flag(value).map_err(bad)?),
+            "facility" => {
+                settings.facility = Some(parse_facility(&needs_value(value)?).map_err(bad)?)
+            }
+            "ident" => settings.ident = Some(needs_value(value)?),
+            "repeat" => settings.repeat_us = Some(duration(value)?),
+            "recover-after" => settings.recover_after_us = Some(duration(value)?),
+            "heartbeat" => settings.heartbeat_us = Some(duration(value)?),
+            "wait-for-cgroups" => settings.wait_for_cgroups = Some(parse_flag(value).map_err(bad)?),
+            _ => {
+                return Err(bad(format!(
+                    "unknown directive '{directive}' (use trigger, socket, stderr, journal, \
+                     facility, ident, repeat, recover-after, heartbeat or wait-for-cgroups)"
+                )));
+            }
+        }
+    }
+    Ok(settings)
+}
+
+fn strip_comment(line: &str) -> &str {
+    if line.trim_start().starts_with('#') {
+        return "";
+    }
+    match line.find(" #").or_else(|| line.find("\t#")) {
+        Some(at) => &line[..at],
+        None => line,
+    }
+}
+
+/// A switch in the file: bare (on), or yes/no.
+fn parse_flag(value: &str) -> Result<bool, String> {
+    match value {
+        "" | "yes" | "true" | "on" => Ok(true),
+        "no" | "false" | "off" => Ok(false),
+        _ => Err(format!("'{value}' is not yes or no")),
+    }
+}
+
+fn parse_facility(name: &str) -> Result<Facility, String> {
+    FACILITIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| {
+            format!(
+                "unknown facility '{name}': use kern, user, mail, daemon, auth, syslog, lpr, \
+                 news, uucp, cron, authpriv, ftp, ntp, audit, alert, clock_daemon or local0 ... local7"
+            )
+        })
+}
+
+pub fn facility_name(facility: Facility) -> &'static str {
+    FACILITIES
+        .iter()
+        .find(|(_, f)| *f as u8 == facility as u8)
+        .map(|(n, _)| *n)
+        .unwrap_or("daemon")
+}
+
+/// A duration for an option: an integer of seconds, or with `ms`, `s` or `m`.
+pub fn parse_interval_us(text: &str) -> Result<u64, String> {
+    let (digits, scale) = if let Some(d) = text.strip_suffix("ms") {
+        (d, 1_000)
+    } else if let Some(d) = text.strip_suffix('s') {
+        (d, 1_000_000)
+    } else if let Some(d) = text.strip_suffix('m') {
+        (d, 60_000_000)
+    } else {
+        (text, 1_000_000)
+    };
+    let not_a_duration = || {
+        format!(
+            "'{text}' is not a duration (an integer of seconds, or with ms, s or m: 500ms, 90s, 5m)"
+        )
+    };
+    if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_a_duration());
+    }
+    let value: u64 = digits.parse().map_err(|_| not_a_duration())?;
+    value.checked_mul(scale).ok_or_else(not_a_duration)
+}
+
+fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {
+    let c = command_line.clone();
+    let mut triggers = if !c.triggers.is_empty() {
+        c.triggers
+    } else if !file.triggers.is_empty() {
+        file.triggers
+    } else {
+        DEFAULT_TRIGGERS
+            .iter()
+            .map(|text| Spec::parse(text))
+            .collect::<Result<_, _>>()?
+    };
+    let cgroup_mount = if triggers.iter().any(|t| t.cgroup.is_some()) {
+        cgroup::find_mount().map_err(|e| {
+            Error::new(
+                Exit::Unavailable,
+                format!("cannot watch cgroup triggers: {e}"),
+            )
+        })?
+    } else {
+        PathBuf::from(UNUSED_CGROUP_MOUNT)
+    };
+    for spec in &mut triggers {
+        if let Some(given) = spec.cgroup.take() {
+            spec.cgroup = cgroup::relative_name(&given, &cgroup_mount)
+                .map_err(|why| usage(format!("invalid trigger '{spec}:{given}': {why}")))?;
+        }
+    }
+    let stderr = c.stderr.or(file.stderr).unwrap_or(false);
+    let journal = c.journal.or(file.journal).unwrap_or(false);
+    let socket = c.socket.or(file.socket);
+    let output = match (stderr, journal, socket) {
+        (true, true, _) => {
+            return Err(usage(
+                "--stderr and --journal exclude each other: choose one".into(),
+            ));
+        }
+        (true, false, Some(path)) | (false, true, Some(path)) => {
             return Err(usage(format!(
-                "--stderr and --socket '{path}' exclude each other: choose one"
+                "--socket '{path}' does not go with --stderr or --journal: choose one"
             )));
         }
-        (true, None) => Output::Stderr,
-        (false, Some(path)) if path.is_empty() => {
+        (true, false, None) => Output::Stderr,
+        (false, true, None) => Output::Journal,
+        (false, false, Some(path)) if path.is_empty() => {
             return Err(usage(
                 "--socket '' is empty: give the path of a syslog socket".into(),
             ));
         }
-        (false, socket) => Output::Syslog(socket),
+        (false, false, socket) => Output::Syslog(socket),
     };
-    let facility = match parsed.facility {
-        None => Facility::LOG_DAEMON,
-        Some(name) => Facility::from_str(&name).map_err(|()| {
-            usage(format!(
-                "unknown facility '{name}': use kern, user, mail, daemon, auth, syslog, lpr, \
-                 news, uucp, cron, authpriv, ftp, ntp, audit, alert, clock_daemon or local0 ... local7"
-            ))
-        })?,
-    };
-    let ident = parsed.ident.unwrap_or_else(|| "psi-syslogd".to_string());
+    let ident = c
+        .ident
+        .or(file.ident)
+        .unwrap_or_else(|| "psi-syslogd".to_string());
     check_ident(&ident)?;
-    Ok(Command::Run(Config {
+    let recover_after_us = c.recover_after_us.or(file.recover_after_us);
+    if recover_after_us == Some(0) {
+        return Err(usage(
+            "--recover-after 0: the quiet period must be longer than 0".into(),
+        ));
+    }
+    Ok(Config {
         triggers,
+        cgroup_mount,
         output,
-        facility,
+        facility: c.facility.or(file.facility).unwrap_or(Facility::LOG_DAEMON),
         ident,
-    }))
+        pacing: Pacing {
+            repeat_us: c.repeat_us.or(file.repeat_us).unwrap_or(DEFAULT_REPEAT_US),
+            recover_after_us,
+        },
+        heartbeat_us: c.heartbeat_us.or(file.heartbeat_us).filter(|&us| us > 0),
+        wait_for_cgroups: c
+            .wait_for_cgroups
+            .or(file.wait_for_cgroups)
+            .unwrap_or(false),
+    })
 }
 
 /// The ident becomes the RFC 3164 TAG: printable ASCII, no space, ':' or brackets,
@@ -167,6 +509,41 @@ fn check_ident(ident: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// The effective configuration in the file's own syntax, for --check.
+pub fn render(config: &Config) -> String {
+    let mut text = String::new();
+    for spec in &config.triggers {
+        let _ = writeln!(text, "trigger {spec}");
+    }
+    let _ = match &config.output {
+        Output::Syslog(Some(path)) => writeln!(text, "socket {path}"),
+        Output::Syslog(None) => writeln!(
+            text,
+            "# socket: the first of /dev/log, /var/run/syslog, /var/run/log"
+        ),
+        Output::Stderr => writeln!(text, "stderr"),
+        Output::Journal => writeln!(text, "journal"),
+    };
+    let _ = writeln!(text, "facility {}", facility_name(config.facility));
+    let _ = writeln!(text, "ident {}", config.ident);
+    let _ = writeln!(text, "repeat {}ms", config.pacing.repeat_us / 1000);
+    let _ = match config.pacing.recover_after_us {
+        Some(us) => writeln!(text, "recover-after {}ms", us / 1000),
+        None => writeln!(
+            text,
+            "# recover-after: 5 windows of each trigger, at least 10s"
+        ),
+    };
+    let _ = match config.heartbeat_us {
+        Some(us) => writeln!(text, "heartbeat {}ms", us / 1000),
+        None => writeln!(text, "# heartbeat: off"),
+    };
+    if config.wait_for_cgroups {
+        let _ = writeln!(text, "wait-for-cgroups");
+    }
+    text
+}
+
 fn usage(message: String) -> Error {
     Error::new(Exit::Usage, message)
 }
@@ -178,9 +555,13 @@ mod tests {
     fn run(args: &[&str]) -> Result<Config, Error> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         match parse(&args)? {
-            Command::Run(config) => Ok(config),
-            Command::Print(text) => panic!("unexpected print: {text}"),
+            Command::Run(source) => load(&source),
+            _ => panic!("not a run"),
         }
+    }
+
+    fn file(text: &str) -> Result<Settings, Error> {
+        parse_file(Path::new("/etc/psi-syslogd.conf"), text)
     }
 
     #[test]
@@ -198,6 +579,14 @@ mod tests {
         assert_eq!(config.output, Output::Syslog(None));
         assert_eq!(config.facility as u8, Facility::LOG_DAEMON as u8);
         assert_eq!(config.ident, "psi-syslogd");
+        assert_eq!(
+            config.pacing,
+            Pacing {
+                repeat_us: 60_000_000,
+                recover_after_us: None
+            }
+        );
+        assert_eq!(config.heartbeat_us, None);
     }
 
     #[test]
@@ -213,33 +602,54 @@ mod tests {
             "local3",
             "--ident",
             "psi-test",
+            "--repeat",
+            "5m",
+            "--recover-after",
+            "1500ms",
+            "--heartbeat",
+            "30",
         ])
         .unwrap();
         assert_eq!(config.triggers.len(), 2);
         assert_eq!(config.output, Output::Syslog(Some("/tmp/x.sock".into())));
         assert_eq!(config.facility as u8, Facility::LOG_LOCAL3 as u8);
         assert_eq!(config.ident, "psi-test");
+        assert_eq!(config.pacing.repeat_us, 300_000_000);
+        assert_eq!(config.pacing.recover_after_us, Some(1_500_000));
+        assert_eq!(config.heartbeat_us, Some(30_000_000));
         assert_eq!(run(&["--stderr"]).unwrap().output, Output::Stderr);
+        assert_eq!(run(&["--journal"]).unwrap().output, Output::Journal);
+        assert_eq!(run(&["--repeat", "0"]).unwrap().pacing.repeat_us, 0);
     }
 
     #[test]
     fn usage_errors_quote_the_input() {
-        let table: [(&[&str], &str); 9] = [
+        let table: [(&[&str], &str); 13] = [
             (
                 &["-t", "memory:some:15O000:1s"],
                 "invalid trigger 'memory:some:15O000:1s'",
             ),
             (&["--facility", "daemons"], "unknown facility 'daemons'"),
+            (&["--facility", "DAEMON"], "unknown facility 'DAEMON'"),
             (&["--ident", "has space"], "invalid --ident \"has space\""),
             (&["--ident", ""], "invalid --ident \"\""),
             (&["--ident", "a:b"], "invalid --ident \"a:b\""),
             (
                 &["--stderr", "--socket", "/x"],
-                "--stderr and --socket '/x' exclude each other",
+                "--socket '/x' does not go with --stderr",
+            ),
+            (
+                &["--stderr", "--journal"],
+                "--stderr and --journal exclude each other",
             ),
             (&["--socket", ""], "--socket '' is empty"),
             (&["--bogus"], "Unrecognized argument: --bogus"),
             (&["-t"], "No value provided for option '-t'"),
+            (
+                &["--repeat", "1h"],
+                "invalid --repeat '1h' is not a duration",
+            ),
+            (&["--recover-after", "0"], "--recover-after 0"),
         ];
         for (args, expected) in table {
             let error = run(args).unwrap_err();
@@ -260,9 +670,117 @@ mod tests {
             ("--version", "psi-syslogd 0."),
         ] {
             match parse(&[OsString::from(arg)]).unwrap() {
-                Command::Print(text) => assert!(text.contains(expected), "{arg}: {text}"),
-                Command::Run(_) => panic!("{arg} ran"),
+                Command::Text(text) => assert!(text.contains(expected), "{arg}: {text}"),
+                _ => panic!("{arg} did not print"),
             }
         }
+    }
+
+    #[test]
+    fn the_file_takes_every_directive() {
+        let settings = file(
+            "# psi-syslogd\n\
+             trigger memory:some:10%:2s   # comment\n\
+             \ttrigger cpu:some:50%:2s:/system.slice/a#b.service\n\
+             \n\
+             socket /run/x.sock\n\
+             facility local3\n\
+             ident psi\n\
+             repeat 5m\n\
+             recover-after 30s\n\
+             heartbeat 1m\n\
+             wait-for-cgroups\n\
+             stderr no\n",
+        )
+        .unwrap();
+        assert_eq!(settings.triggers.len(), 2);
+        assert_eq!(
+            settings.triggers[1].cgroup.as_deref(),
+            Some("/system.slice/a#b.service")
+        );
+        assert_eq!(settings.socket.as_deref(), Some("/run/x.sock"));
+        assert_eq!(settings.repeat_us, Some(300_000_000));
+        assert_eq!(settings.recover_after_us, Some(30_000_000));
+        assert_eq!(settings.heartbeat_us, Some(60_000_000));
+        assert_eq!(settings.wait_for_cgroups, Some(true));
+        assert_eq!(settings.stderr, Some(false));
+    }
+
+    #[test]
+    fn file_errors_name_file_and_line_and_quote_the_text() {
+        let table = [
+            (
+                "trigger memory:some:15O000:1s",
+                ":1: invalid trigger 'memory:some:15O000:1s'",
+            ),
+            ("\n\ntriger cpu:some:1:2s", ":3: unknown directive 'triger'"),
+            ("trigger", ":1: 'trigger' needs a value (in 'trigger')"),
+            ("facility nope", ":1: unknown facility 'nope': use kern"),
+            ("repeat soon", ":1: invalid repeat 'soon' is not a duration"),
+            (
+                "stderr maybe",
+                ":1: 'maybe' is not yes or no (in 'stderr maybe')",
+            ),
+        ];
+        for (text, expected) in table {
+            let error = file(text).unwrap_err();
+            assert_eq!(error.exit, Exit::Config, "{text}");
+            assert!(
+                error.message.starts_with("/etc/psi-syslogd.conf:")
+                    && error.message.contains(expected),
+                "{text}: {}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file() {
+        let file = file("trigger memory:some:10%:2s\nfacility local3\nident fromfile\nrepeat 5m\n")
+            .unwrap();
+        let args: Vec<OsString> = ["-t", "cpu:some:50%:2s", "--ident", "fromcli"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let Command::Run(source) = parse(&args).unwrap() else {
+            panic!()
+        };
+        let config = merge(&source.command_line, file.clone()).unwrap();
+        assert_eq!(config.triggers.len(), 1);
+        assert_eq!(config.triggers[0].to_string(), "cpu:some:1000000:2000000");
+        assert_eq!(config.ident, "fromcli");
+        assert_eq!(config.facility as u8, Facility::LOG_LOCAL3 as u8);
+        assert_eq!(config.pacing.repeat_us, 300_000_000);
+        let config = merge(&Settings::default(), file).unwrap();
+        assert_eq!(config.triggers[0].to_string(), "memory:some:200000:2000000");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_interval_us("90"), Ok(90_000_000));
+        assert_eq!(parse_interval_us("90s"), Ok(90_000_000));
+        assert_eq!(parse_interval_us("500ms"), Ok(500_000));
+        assert_eq!(parse_interval_us("5m"), Ok(300_000_000));
+        for bad in ["", "s", "1.5s", "-1", "1h", "1 s", "99999999999999m"] {
+            assert!(parse_interval_us(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn render_reads_back() {
+        let config = run(&[
+            "-t",
+            "io:full:20%:4s",
+            "--repeat",
+            "5m",
+            "--heartbeat",
+            "10s",
+        ])
+        .unwrap();
+        let text = render(&config);
+        let again = merge(&Settings::default(), file(&text).unwrap()).unwrap();
+        assert_eq!(again.triggers, config.triggers);
+        assert_eq!(again.pacing, config.pacing);
+        assert_eq!(again.heartbeat_us, config.heartbeat_us);
     }
 }

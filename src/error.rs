@@ -7,12 +7,16 @@ use std::fmt;
 pub enum Exit {
     /// EX_USAGE: a bad option or trigger spec.
     Usage = 64,
+    /// EX_NOINPUT: the configuration file does not exist or cannot be read.
+    NoInput = 66,
     /// EX_UNAVAILABLE: PSI is missing or disabled, or a resource file is missing.
     Unavailable = 69,
     /// EX_OSERR: any other refusal by the operating system.
     OsError = 71,
     /// EX_NOPERM: no permission to arm the trigger.
     NoPermission = 77,
+    /// EX_CONFIG: an error in the configuration file.
+    Config = 78,
 }
 
 impl Exit {

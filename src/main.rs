@@ -2,10 +2,12 @@
 
 use std::process::ExitCode;
 
-use psi_syslogd::config::{self, Command, Config, Output};
+use psi_syslogd::config::{self, Command, Config, Output, Source};
 use psi_syslogd::error::{Error, Exit};
-use psi_syslogd::event_loop::{self, Signals};
+use psi_syslogd::event_loop::{Daemon, Signals};
 use psi_syslogd::message;
+use psi_syslogd::notify::Notifier;
+use psi_syslogd::report;
 use psi_syslogd::sink::{self, Header, Sink};
 use psi_syslogd::sys;
 use psi_syslogd::trigger::Trigger;
@@ -13,75 +15,125 @@ use syslog::Severity;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    let config = match config::parse(&args) {
-        Ok(Command::Run(config)) => config,
-        Ok(Command::Print(text)) => {
+    match config::parse(&args) {
+        Ok(Command::Text(text)) => {
             print!("{text}");
-            return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
         }
-        Err(error) => return fail(&error, None),
-    };
-    let mut sink = match &config.output {
-        Output::Stderr => Sink::Stderr,
-        Output::Syslog(path) => {
-            let header = Header {
-                facility: config.facility,
-                ident: config.ident.clone(),
-                pid: std::process::id(),
-            };
-            let (sink, error) = Sink::syslog(header, path.clone());
-            if let Some(e) = error {
-                sink::write_stderr(&format!(
-                    "psi-syslogd: cannot reach the syslog socket {} ({e}); lines that cannot be \
-                     sent go to stderr until it can be reached",
-                    sink.destination()
-                ));
+        Ok(Command::Print(cgroups)) => match report::table(&cgroups) {
+            Ok(table) => {
+                print!("{table}");
+                ExitCode::SUCCESS
             }
-            sink
-        }
-    };
-    match run(&config, &mut sink) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error, Some(&mut sink)),
+            Err(error) => fail(&error, None),
+        },
+        Ok(Command::Check(source)) => check(&source),
+        Ok(Command::Run(source)) => run(source),
+        Err(error) => fail(&error, None),
     }
 }
 
-fn run(config: &Config, sink: &mut Sink) -> Result<(), Error> {
-    let mut signals = Signals::install().map_err(|e| {
-        Error::new(
-            Exit::OsError,
-            format!("cannot install signal handlers: {e}"),
-        )
-    })?;
-    let privileged = sys::has_cap_sys_resource().map_err(|e| {
-        Error::new(
-            Exit::OsError,
-            format!("cannot read this process's capabilities (capget): {e}"),
-        )
-    })?;
-    for spec in &config.triggers {
-        spec.check_privilege(privileged)?;
+fn run(source: Source) -> ExitCode {
+    let config = match config::load(&source) {
+        Ok(config) => config,
+        Err(error) => return fail(&error, None),
+    };
+    let sink = open_sink(&config);
+    let signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            let error = Error::new(
+                Exit::OsError,
+                format!("cannot install signal handlers: {e}"),
+            );
+            return fail(&error, Some(sink));
+        }
+    };
+    let mut daemon = match Daemon::start(source, config, sink, signals, Notifier::from_env()) {
+        Ok(daemon) => daemon,
+        Err((error, sink)) => return fail(&error, Some(sink)),
+    };
+    let result = daemon.run();
+    daemon.stopping();
+    match result {
+        Ok(signal) => {
+            daemon.sink.emit(Severity::LOG_INFO, &message::stop(signal));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let error = Error::new(Exit::OsError, format!("poll failed: {e}"));
+            fail(&error, Some(daemon.sink))
+        }
     }
-    let mut triggers = config
-        .triggers
-        .iter()
-        .map(|spec| Trigger::arm(spec.clone()))
-        .collect::<Result<Vec<_>, _>>()?;
-    sink.emit(Severity::LOG_INFO, &message::start(&config.triggers));
-    let signal = event_loop::run(&mut triggers, sink, &mut signals)
-        .map_err(|e| Error::new(Exit::OsError, format!("poll failed: {e}")))?;
-    sink.emit(Severity::LOG_INFO, &message::stop(signal));
-    Ok(())
+}
+
+fn open_sink(config: &Config) -> Sink {
+    let header = Header {
+        facility: config.facility,
+        ident: config.ident.clone(),
+        pid: std::process::id(),
+    };
+    let (sink, error) = match &config.output {
+        Output::Stderr => return Sink::Stderr,
+        Output::Syslog(path) => Sink::syslog(header, path.clone()),
+        Output::Journal => Sink::journal(header, None),
+    };
+    if let Some(e) = error {
+        sink::write_stderr(&sink.unreachable_note(&e));
+    }
+    sink
+}
+
+/// --check: the configuration parses and the kernel accepts every trigger.
+fn check(source: &Source) -> ExitCode {
+    let config = match config::load(source) {
+        Ok(config) => config,
+        Err(error) => return fail(&error, None),
+    };
+    let privileged = match sys::has_cap_sys_resource() {
+        Ok(privileged) => privileged,
+        Err(e) => {
+            let error = Error::new(
+                Exit::OsError,
+                format!("cannot read capabilities (capget): {e}"),
+            );
+            return fail(&error, None);
+        }
+    };
+    let mut notes = String::new();
+    for spec in &config.triggers {
+        if let Err(error) = spec.check_privilege(privileged) {
+            return fail(&error, None);
+        }
+        match Trigger::arm(spec.clone(), spec.path(&config.cgroup_mount)) {
+            Ok(_) => {}
+            Err(error)
+                if config.wait_for_cgroups
+                    && spec.cgroup.is_some()
+                    && error.exit == Exit::Unavailable =>
+            {
+                notes.push_str(&format!(
+                    "# {spec}: the cgroup does not exist yet; it will be armed when it appears\n"
+                ));
+            }
+            Err(error) => return fail(&error, None),
+        }
+    }
+    print!(
+        "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}",
+        env!("CARGO_PKG_VERSION"),
+        config.triggers.len(),
+        config::render(&config)
+    );
+    ExitCode::SUCCESS
 }
 
 /// Reports `error` on stderr, and to syslog when it is reachable, and gives its status.
-fn fail(error: &Error, sink: Option<&mut Sink>) -> ExitCode {
+fn fail(error: &Error, sink: Option<Sink>) -> ExitCode {
     sink::write_stderr(&format!("psi-syslogd: {}", error.message));
-    if let Some(sink) = sink.filter(|sink| !sink.is_stderr()) {
-        let _ = sink.deliver(
-            Severity::LOG_ERR,
-            &message::error(error.exit.code(), &error.message),
-        );
+    if let Some(mut sink) = sink.filter(|sink| !sink.is_stderr()) {
+        let line = message::error(error.exit.code(), &error.message);
+        let _ = sink.deliver(Severity::LOG_ERR, &line);
     }
     ExitCode::from(error.exit.code() as u8)
 }

@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write};
 
-use crate::pressure::Reading;
+use crate::pressure::{Hundredths, Reading};
 use crate::trigger::Spec;
 
 /// The longest body we send. RFC 3164 caps a whole datagram at 1024 bytes; the header
@@ -15,6 +15,15 @@ use crate::trigger::Spec;
 pub const LINE_CAPACITY: usize = 900;
 /// What ends a line that did not fit, so a cut is never silent.
 const TRUNCATION_MARK: &str = " truncated=1";
+/// The most bytes a `cgroup=` value takes, quotes and escapes included. An ordinary
+/// trigger line must fit, header and all, in 240 bytes (BusyBox syslogd reads 256). The
+/// longest, `event=ongoing` with the kernel's largest thresholds, 100% averages, a day
+/// and 99999 crossings, pid 4194304 and the default ident, takes 197 bytes before
+/// ` cgroup=`, which leaves this much (sink.rs's test measures it).
+pub const CGROUP_VALUE_MAX: usize = 35;
+/// What replaces the beginning of a cgroup path that was cut. Paths begin with `/`, so
+/// a value that begins with this was cut.
+pub const CUT_MARK: &str = "...";
 
 /// One event's text.
 pub struct Line {
@@ -55,11 +64,36 @@ impl Line {
         self.push(" ");
         self.push(key);
         self.push("=");
-        if !needs_quotes(value) {
-            self.push(value);
+        self.value("", value);
+        self
+    }
+
+    /// Appends ` cgroup=PATH`, the last key of every trigger line. A path whose logfmt
+    /// form would take more than `CGROUP_VALUE_MAX` bytes keeps its end (the leaf names
+    /// the service) behind `CUT_MARK`: a value that does not begin with `/` was cut.
+    pub fn cgroup_path(&mut self, path: &str) -> &mut Line {
+        self.push(" cgroup=");
+        if logfmt_len(path) <= CGROUP_VALUE_MAX {
+            self.value("", path);
             return self;
         }
+        let mut tail = last_chars_within(path, CGROUP_VALUE_MAX - CUT_MARK.len());
+        if needs_quotes(tail) {
+            tail = last_chars_within(path, CGROUP_VALUE_MAX - CUT_MARK.len() - 2);
+        }
+        self.value(CUT_MARK, tail);
+        self
+    }
+
+    /// Writes `prefix` (plain ASCII of ours) and `value` as one logfmt value.
+    fn value(&mut self, prefix: &str, value: &str) {
+        if !needs_quotes(value) && (!prefix.is_empty() || !value.is_empty()) {
+            self.push(prefix);
+            self.push(value);
+            return;
+        }
         self.push("\"");
+        self.push(prefix);
         for c in value.chars() {
             let mut utf8 = [0; 4];
             let _ = match c {
@@ -68,12 +102,11 @@ impl Line {
                 '\n' => self.write_str("\\n"),
                 '\r' => self.write_str("\\r"),
                 '\t' => self.write_str("\\t"),
-                c if c.is_control() => write!(self, "\\u{:04x}", c as u32),
+                c if is_line_breaking(c) => write!(self, "\\u{:04x}", c as u32),
                 c => self.write_str(c.encode_utf8(&mut utf8)),
             };
         }
         self.push("\"");
-        self
     }
 
     /// Appends the trigger's identity: resource, kind, threshold and window.
@@ -89,6 +122,19 @@ impl Line {
         self.field("avg10", reading.avg10)
             .field("avg60", reading.avg60)
             .field("avg300", reading.avg300)
+    }
+
+    /// Appends ` cgroup=NAME`, `/` for system-wide: the last key of every trigger line.
+    pub fn cgroup(&mut self, spec: &Spec) -> &mut Line {
+        self.cgroup_path(spec.cgroup.as_deref().unwrap_or("/"))
+    }
+
+    /// Appends ` key=S.T`: a duration in seconds with one decimal.
+    pub fn seconds(&mut self, key: &str, us: u64) -> &mut Line {
+        self.field(
+            key,
+            format_args!("{}.{}", us / 1_000_000, us / 100_000 % 10),
+        )
     }
 
     fn push(&mut self, text: &str) {
@@ -123,6 +169,43 @@ impl Write for Line {
     }
 }
 
+/// Control characters, and the two Unicode line separators some viewers break on.
+fn is_line_breaking(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// How many bytes `c` takes inside a quoted logfmt value.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' => 2,
+        c if is_line_breaking(c) => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// The longest end of `text` whose escaped form takes at most `budget` bytes.
+fn last_chars_within(text: &str, budget: usize) -> &str {
+    let mut start = text.len();
+    let mut used = 0;
+    for (index, c) in text.char_indices().rev() {
+        used += escaped_len(c);
+        if used > budget {
+            break;
+        }
+        start = index;
+    }
+    &text[start..]
+}
+
+/// How many bytes `value` takes as a logfmt value, quotes included.
+fn logfmt_len(value: &str) -> usize {
+    if needs_quotes(value) {
+        2 + value.chars().map(escaped_len).sum::<usize>()
+    } else {
+        value.len()
+    }
+}
+
 /// logfmt quotes a value that is empty or holds a space, `=`, a quote, a backslash, a
 /// control character or anything outside ASCII.
 fn needs_quotes(value: &str) -> bool {
@@ -138,7 +221,8 @@ pub fn pressure(spec: &Spec, reading: &Reading, stall_us: u64) -> Line {
     let mut line = Line::event("pressure");
     line.trigger(spec)
         .averages(reading)
-        .field("stall_us", stall_us);
+        .field("stall_us", stall_us)
+        .cgroup(spec);
     line
 }
 
@@ -176,14 +260,83 @@ pub fn error(exit: i32, message: &str) -> Line {
 /// watched.
 pub fn lost(spec: &Spec, reason: &str) -> Line {
     let mut line = Line::event("lost");
-    line.trigger(spec).text("reason", reason);
+    line.trigger(spec).text("reason", reason).cgroup(spec);
+    line
+}
+
+/// `event=ongoing`: a reminder while an episode lasts, with the last reading's averages.
+pub fn ongoing(spec: &Spec, reading: &Reading, duration_us: u64, crossings: u64) -> Line {
+    let mut line = Line::event("ongoing");
+    line.trigger(spec)
+        .averages(reading)
+        .seconds("duration_s", duration_us)
+        .field("crossings", crossings)
+        .cgroup(spec);
+    line
+}
+
+/// `event=recovered`: no crossing for the quiet period; the episode is over.
+pub fn recovered(spec: &Spec, duration_us: u64, crossings: u64, peak_avg10: Hundredths) -> Line {
+    let mut line = Line::event("recovered");
+    line.trigger(spec)
+        .seconds("duration_s", duration_us)
+        .field("crossings", crossings)
+        .field("peak_avg10", peak_avg10)
+        .cgroup(spec);
+    line
+}
+
+/// `event=rearmed`: a lost or awaited cgroup exists again and its trigger is armed.
+pub fn rearmed(spec: &Spec) -> Line {
+    let mut line = Line::event("rearmed");
+    line.trigger(spec).cgroup(spec);
+    line
+}
+
+/// `event=waiting`: the cgroup does not exist yet; the trigger is armed when it appears.
+pub fn waiting(spec: &Spec) -> Line {
+    let mut line = Line::event("waiting");
+    line.trigger(spec).cgroup(spec);
+    line
+}
+
+/// `event=status`: one trigger's state on SIGUSR1.
+pub fn status(spec: &Spec, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
+    let mut line = Line::event("status");
+    line.trigger(spec).field("state", state);
+    if let Some(reading) = reading {
+        line.averages(reading);
+    }
+    line.seconds("duration_s", duration_us).cgroup(spec);
+    line
+}
+
+/// `event=heartbeat`: the daemon is alive.
+pub fn heartbeat(triggers: usize, active: usize, uptime_us: u64) -> Line {
+    let mut line = Line::event("heartbeat");
+    line.field("triggers", triggers)
+        .field("active", active)
+        .seconds("uptime_s", uptime_us);
+    line
+}
+
+/// `event=reload`: SIGHUP applied a new configuration.
+pub fn reload(triggers: usize, kept: usize) -> Line {
+    let mut line = Line::event("reload");
+    line.field("triggers", triggers).field("kept", kept);
+    line
+}
+
+/// `event=reload_failed`: SIGHUP found an error; the old triggers stay armed.
+pub fn reload_failed(reason: &str) -> Line {
+    let mut line = Line::event("reload_failed");
+    line.text("reason", reason);
     line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pressure::Hundredths;
 
     #[test]
     fn pressure_line_has_the_documented_keys_in_order() {
@@ -197,7 +350,7 @@ mod tests {
         assert_eq!(
             pressure(&spec, &reading, 160_000).as_str(),
             "event=pressure resource=memory kind=some threshold_us=150000 window_us=1000000 \
-             avg10=12.34 avg60=3.10 avg300=0.80 stall_us=160000"
+             avg10=12.34 avg60=3.10 avg300=0.80 stall_us=160000 cgroup=/"
         );
     }
 
@@ -217,6 +370,40 @@ mod tests {
             "event=x a=plain/path b=\"two words\" c=\"x\\\"y\\\\z\" d=\"evil\\nevent=pressure\" \
              e=\"\" f=\"k=v\" g=\"\\u001b[31m\\u007f\" h=\"caf\u{e9}\""
         );
+    }
+
+    #[test]
+    fn a_long_cgroup_keeps_its_end_behind_the_cut_mark() {
+        let cgroup = |path: &str| {
+            let mut line = Line::event("x");
+            line.cgroup_path(path);
+            line.as_str()
+                .strip_prefix("event=x cgroup=")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(cgroup("/"), "/");
+        let fits = format!("/{}", "a".repeat(CGROUP_VALUE_MAX - 1));
+        assert_eq!(cgroup(&fits), fits);
+        let long = format!("/system.slice/{}.scope", "0123456789abcdef".repeat(4));
+        let cut = cgroup(&long);
+        assert_eq!(cut.len(), CGROUP_VALUE_MAX, "{cut}");
+        assert!(
+            cut.starts_with(CUT_MARK) && long.ends_with(&cut[CUT_MARK.len()..]),
+            "{cut}"
+        );
+        // Escapes count against the limit, and the cut never splits one.
+        let hostile = format!("/{}", "\n\"\u{1b}\u{e9}".repeat(20));
+        let cut = cgroup(&hostile);
+        assert!(cut.len() <= CGROUP_VALUE_MAX, "{cut}");
+        assert!(
+            cut.starts_with("\"...") && cut.ends_with("\\u001b\u{e9}\""),
+            "{cut}"
+        );
+        assert!(!cut.contains('\n'));
+        // A newline from a cgroup name (the kernel refuses them, but a path given in
+        // the config could hold one) never reaches the line.
+        assert_eq!(cgroup("/a\nb"), "\"/a\\nb\"");
     }
 
     #[test]

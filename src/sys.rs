@@ -130,3 +130,30 @@ pub fn monotonic_us() -> u64 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
     (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
 }
+
+/// A non-blocking inotify instance.
+pub fn inotify_init() -> io::Result<OwnedFd> {
+    // SAFETY: no memory arguments.
+    let fd = syscall!(inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC))?;
+    // SAFETY: inotify_init1 just returned this descriptor and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Watches `path` for `mask`; returns the watch descriptor.
+pub fn inotify_add_watch(fd: BorrowedFd<'_>, path: &CStr, mask: u32) -> io::Result<i32> {
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    syscall!(inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask))
+}
+
+/// Reads and discards everything queued on a non-blocking descriptor.
+pub fn drain(fd: BorrowedFd<'_>) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        // SAFETY: the pointer and length describe `buffer`, which outlives the call.
+        let result =
+            unsafe { libc::read(fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
+        if result <= 0 {
+            return;
+        }
+    }
+}

@@ -5,7 +5,9 @@ use std::ffi::CString;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
+use crate::episode::Episode;
 use crate::error::{Error, Exit};
 use crate::pressure::{self, Reading};
 use crate::sys;
@@ -74,6 +76,9 @@ pub struct Spec {
     pub stall: Stall,
     pub threshold_us: u32,
     pub window_us: u32,
+    /// The cgroup v2 group, relative to the cgroup2 root (`/system.slice/x.service`);
+    /// `None` is system-wide (/proc/pressure).
+    pub cgroup: Option<String>,
 }
 
 impl fmt::Display for Spec {
@@ -86,12 +91,16 @@ impl fmt::Display for Spec {
             self.stall.name(),
             self.threshold_us,
             self.window_us
-        )
+        )?;
+        match &self.cgroup {
+            Some(cgroup) => write!(f, ":{cgroup}"),
+            None => Ok(()),
+        }
     }
 }
 
 impl Spec {
-    /// Parses `RESOURCE:KIND:THRESHOLD:WINDOW`. Numbers are strict: a bare integer is
+    /// Parses `RESOURCE:KIND:THRESHOLD:WINDOW[:CGROUP]`. Numbers are strict: a bare integer is
     /// microseconds, `us`/`ms`/`s` scale it, and the threshold may be `N%` of the window.
     /// Anything else, including `15O000`, is an error that quotes the text.
     pub fn parse(text: &str) -> Result<Spec, Error> {
@@ -99,14 +108,29 @@ impl Spec {
             Error::new(
                 Exit::Usage,
                 format!(
-                    "invalid trigger '{text}': {why}; expected RESOURCE:KIND:THRESHOLD:WINDOW, \
-                     e.g. memory:some:150ms:2s"
+                    "invalid trigger '{text}': {why}; expected \
+                     RESOURCE:KIND:THRESHOLD:WINDOW[:CGROUP], e.g. memory:some:150ms:2s"
                 ),
             )
         };
-        let fields: Vec<&str> = text.split(':').collect();
-        let [resource, stall, threshold, window] = fields[..] else {
-            return Err(bad(format!("it has {} field(s), not 4", fields.len())));
+        // The cgroup, last, may itself contain ':'.
+        let fields: Vec<&str> = text.splitn(5, ':').collect();
+        let (resource, stall, threshold, window, cgroup) = match fields[..] {
+            [r, k, t, w] => (r, k, t, w, None),
+            [r, k, t, w, c] => (r, k, t, w, Some(c)),
+            _ => return Err(bad(format!("it has {} field(s), not 4 or 5", fields.len()))),
+        };
+        let cgroup = match cgroup {
+            None => None,
+            Some(c) if c.starts_with('/') && !c.split('/').any(|p| p == ".." || p == ".") => {
+                Some(c.to_string())
+            }
+            Some(c) => {
+                return Err(bad(format!(
+                    "cgroup '{c}' must start with '/' and have no '.' or '..' parts, as \
+                     /proc/PID/cgroup names it (e.g. /system.slice/postgresql.service)"
+                )));
+            }
         };
         let resource = Resource::parse(resource).ok_or_else(|| {
             bad(format!(
@@ -145,6 +169,7 @@ impl Spec {
             stall,
             threshold_us,
             window_us,
+            cgroup,
         })
     }
 
@@ -179,9 +204,15 @@ impl Spec {
         .into_bytes()
     }
 
-    /// The pressure file this trigger is armed on.
-    pub fn path(&self) -> String {
-        format!("/proc/pressure/{}", self.resource.name())
+    /// The pressure file this trigger is armed on: /proc/pressure/RESOURCE, or
+    /// RESOURCE.pressure in the group's directory under the cgroup2 mount.
+    pub fn path(&self, cgroup_mount: &Path) -> PathBuf {
+        match &self.cgroup {
+            None => PathBuf::from(format!("/proc/pressure/{}", self.resource.name())),
+            Some(cgroup) => cgroup_mount
+                .join(cgroup.trim_start_matches('/'))
+                .join(format!("{}.pressure", self.resource.name())),
+        }
     }
 }
 
@@ -240,8 +271,8 @@ fn parse_integer(digits: &str) -> Option<u64> {
 
 /// Opens the spec's pressure file and writes the trigger. The trigger lives as long as
 /// the returned descriptor.
-pub fn arm(spec: &Spec) -> Result<OwnedFd, Error> {
-    let path = spec.path();
+pub fn arm(spec: &Spec, path: &Path) -> Result<OwnedFd, Error> {
+    let path = path.display().to_string();
     let command = spec.kernel_command();
     let shown = String::from_utf8_lossy(&command[..command.len() - 1]).into_owned();
     let c_path = CString::new(path.clone()).map_err(|_| {
@@ -271,6 +302,15 @@ fn arm_error(spec: &Spec, shown: &str, path: &str, operation: &str, error: io::E
         format!("cannot arm '{shown}' on {path} for trigger {spec} ({operation}): {error}");
     let errno = error.raw_os_error().unwrap_or(0);
     match errno {
+        libc::ENOENT | libc::ENODEV if spec.cgroup.is_some() => Error::new(
+            Exit::Unavailable,
+            format!(
+                "{prefix}; the cgroup does not exist (or has no {} pressure file): start the \
+                 service first, check the name in /proc/PID/cgroup, or use --wait-for-cgroups \
+                 to arm the trigger when the cgroup appears",
+                spec.resource.name()
+            ),
+        ),
         libc::ENOENT if spec.resource == Resource::Irq => Error::new(
             Exit::Unavailable,
             format!(
@@ -311,8 +351,14 @@ fn arm_error(spec: &Spec, shown: &str, path: &str, operation: &str, error: io::E
 /// at its previous reading (arming, then each notification).
 pub struct Trigger {
     pub spec: Spec,
-    pub fd: OwnedFd,
+    /// The pressure file, resolved once.
+    pub path: PathBuf,
+    /// `None` while the cgroup is gone (lost) or not there yet (waiting).
+    pub fd: Option<OwnedFd>,
     pub previous_total_us: u64,
+    /// The last reading, for status lines and reminders without another read.
+    pub last_reading: Reading,
+    pub episode: Episode,
 }
 
 /// A notification, read back from the trigger's own descriptor.
@@ -329,32 +375,62 @@ pub enum Notification {
 const READ_BUFFER: usize = 256;
 
 impl Trigger {
-    /// Arms `spec` and takes the first reading, which later notifications are measured
-    /// against.
-    pub fn arm(spec: Spec) -> Result<Trigger, Error> {
-        let fd = arm(&spec)?;
-        let previous_total_us = read(fd.as_fd(), spec.stall)
-            .map(|reading| reading.total_us)
-            .map_err(|reason| {
-                Error::new(
-                    Exit::OsError,
-                    format!(
-                        "cannot read {} after arming '{spec}': {reason}",
-                        spec.path()
-                    ),
-                )
-            })?;
-        Ok(Trigger {
+    /// Arms `spec` on `path` and takes the first reading.
+    pub fn arm(spec: Spec, path: PathBuf) -> Result<Trigger, Error> {
+        let mut trigger = Trigger::waiting(spec, path);
+        trigger.rearm()?;
+        Ok(trigger)
+    }
+
+    /// A trigger whose cgroup does not exist yet; `rearm` arms it.
+    pub fn waiting(spec: Spec, path: PathBuf) -> Trigger {
+        Trigger {
             spec,
-            fd,
-            previous_total_us,
-        })
+            path,
+            fd: None,
+            previous_total_us: 0,
+            last_reading: Reading::default(),
+            episode: Episode::Idle,
+        }
+    }
+
+    /// Arms (again) and takes the first reading, which later notifications are
+    /// measured against. A re-created cgroup starts its counters from zero.
+    pub fn rearm(&mut self) -> Result<(), Error> {
+        let fd = arm(&self.spec, &self.path)?;
+        let reading = read(fd.as_fd(), self.spec.stall).map_err(|reason| {
+            Error::new(
+                Exit::OsError,
+                format!(
+                    "cannot read {} after arming '{}': {reason}",
+                    self.path.display(),
+                    self.spec
+                ),
+            )
+        })?;
+        self.previous_total_us = reading.total_us;
+        self.last_reading = reading;
+        self.fd = Some(fd);
+        Ok(())
+    }
+
+    /// Reads the pressure file now (for status lines).
+    pub fn refresh(&mut self) -> Option<Reading> {
+        let reading = read(self.fd.as_ref()?.as_fd(), self.spec.stall).ok()?;
+        self.last_reading = reading;
+        Some(reading)
     }
 
     /// Reads the stats after a POLLPRI and decides whether it was a real crossing.
     pub fn notification(&mut self) -> Notification {
-        match read(self.fd.as_fd(), self.spec.stall) {
+        let Some(fd) = &self.fd else {
+            return Notification::Unreadable {
+                reason: "not armed".into(),
+            };
+        };
+        match read(fd.as_fd(), self.spec.stall) {
             Ok(reading) => {
+                self.last_reading = reading;
                 let previous = std::mem::replace(&mut self.previous_total_us, reading.total_us);
                 if pressure::is_real_crossing(previous, reading.total_us, self.spec.threshold_us) {
                     Notification::Crossing {
@@ -393,6 +469,7 @@ mod tests {
             stall,
             threshold_us,
             window_us,
+            cgroup: None,
         }
     }
 
@@ -438,9 +515,13 @@ mod tests {
                 "memory:some:15O000:1s",
                 "threshold '15O000' is not a duration",
             ),
-            ("memory:some:150000", "it has 3 field(s), not 4"),
-            ("memory:some:1:2:3", "it has 5 field(s), not 4"),
-            ("", "it has 1 field(s), not 4"),
+            ("memory:some:150000", "it has 3 field(s), not 4 or 5"),
+            ("memory:some:1:2:3", "cgroup '3' must start with '/'"),
+            (
+                "io:full:20%:2s:system.slice/x",
+                "cgroup 'system.slice/x' must start with '/'",
+            ),
+            ("", "it has 1 field(s), not 4 or 5"),
             ("mem:some:1:2s", "unknown resource 'mem'"),
             ("Memory:some:1:2s", "unknown resource 'Memory'"),
             ("memory:most:1:2s", "unknown kind 'most'"),
@@ -532,6 +613,22 @@ mod tests {
     fn the_kernel_command_carries_its_nul() {
         let spec = Spec::parse("memory:some:150000:1000000").unwrap();
         assert_eq!(spec.kernel_command(), b"some 150000 1000000\0");
-        assert_eq!(spec.path(), "/proc/pressure/memory");
+        let mount = Path::new("/sys/fs/cgroup");
+        assert_eq!(spec.path(mount), Path::new("/proc/pressure/memory"));
+        let spec = Spec::parse("io:full:20%:2s:/system.slice/postgresql.service").unwrap();
+        assert_eq!(
+            spec.cgroup.as_deref(),
+            Some("/system.slice/postgresql.service")
+        );
+        assert_eq!(
+            spec.to_string(),
+            "io:full:400000:2000000:/system.slice/postgresql.service"
+        );
+        assert_eq!(
+            spec.path(mount),
+            Path::new("/sys/fs/cgroup/system.slice/postgresql.service/io.pressure")
+        );
+        let colon = Spec::parse("cpu:some:1ms:2s:/a:b").unwrap();
+        assert_eq!(colon.cgroup.as_deref(), Some("/a:b"));
     }
 }

@@ -57,7 +57,8 @@ fn cpu_pressure_is_logged_to_the_syslog_socket() {
             "avg10",
             "avg60",
             "avg300",
-            "stall_us"
+            "stall_us",
+            "cgroup"
         ]
     );
     assert_eq!(field(&pairs, "resource"), Some("cpu"));
@@ -142,6 +143,8 @@ fn privileged_short_windows_arm_in_a_user_namespace() {
         "cpu:some:10000:100000",
         "--socket",
         receiver.path_str(),
+        "--repeat",
+        "0",
     ]));
     let start = receiver
         .wait_for(is_start, Duration::from_secs(5))

@@ -62,7 +62,10 @@ fn bad_specs_and_options_exit_64_quoting_the_input() {
         (&["-t"], "No value provided for option '-t'"),
         (&["--facility", "daemonx"], "unknown facility 'daemonx'"),
         (&["--ident", "a b"], "invalid --ident \"a b\""),
-        (&["--stderr", "--socket", "/dev/log"], "exclude each other"),
+        (
+            &["--stderr", "--socket", "/dev/log"],
+            "does not go with --stderr",
+        ),
     ];
     for (args, expected) in table {
         let (code, stdout, stderr) = run(args);

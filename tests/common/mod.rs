@@ -311,3 +311,19 @@ pub fn field<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
+
+impl Receiver {
+    /// A receiver bound at `path` (a path a previous receiver used, to play a syslogd
+    /// that restarted).
+    pub fn bind_at(path: &Path) -> Receiver {
+        let socket = UnixDatagram::bind(path).expect("bind receiver");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Receiver {
+            path: path.to_path_buf(),
+            socket,
+            received: Vec::new(),
+        }
+    }
+}

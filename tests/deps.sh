@@ -1,21 +1,51 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs. Idempotent; needs root.
+#
+# rsyslog and syslog-ng-core conflict as Debian packages (both provide
+# system-log-daemon), and the receiver tests run both. syslog-ng-core is installed;
+# rsyslog is downloaded and unpacked with dpkg -x into $RSYSLOG_ROOT (its libraries
+# are installed as packages), where tests/receivers.rs looks for it.
 set -euo pipefail
 
+RSYSLOG_ROOT=${PSI_SYSLOGD_RSYSLOG_ROOT:-/opt/psi-syslogd-tests/rsyslog}
+
 packages=(
-  util-linux   # unshare (user and mount namespaces), setpriv, prlimit
-  coreutils    # dd for I/O pressure
-  mandoc       # man page lint
-  strace       # system call counts
+  util-linux     # unshare (user and mount namespaces), setpriv, prlimit
+  bsdutils       # logger
+  coreutils      # dd for I/O pressure
+  mandoc         # man page lint
+  man-db         # man(1): systemd-analyze verify follows the unit's Documentation=
+  strace         # system call counts
+  syslog-ng-core # a receiver: syslog-ng
+  busybox        # a receiver: BusyBox syslogd and logread
+  systemd        # a receiver: systemd-journald; journalctl; systemd-analyze
+  libestr0 libfastjson4 liblognorm5 # rsyslog's libraries (rsyslog itself is unpacked)
+  dpkg-dev       # dpkg-shlibdeps for the package's Depends
+  binutils       # readelf: is the appliance binary static?
+  lintian        # the package lint
+  shellcheck     # the shell script lint
 )
 
+export DEBIAN_FRONTEND=noninteractive
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
 done
 if ((${#missing[@]})); then
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+if [ ! -x "$RSYSLOG_ROOT/usr/sbin/rsyslogd" ]; then
+  download=$(mktemp -d)
+  trap 'rm -rf "$download"' EXIT
+  (cd "$download" && apt-get download -o APT::Sandbox::User=root rsyslog) || {
+    apt-get update
+    (cd "$download" && apt-get download -o APT::Sandbox::User=root rsyslog)
+  }
+  rm -rf "$RSYSLOG_ROOT"
+  mkdir -p "$RSYSLOG_ROOT"
+  dpkg -x "$download"/rsyslog_*.deb "$RSYSLOG_ROOT"
+fi
+echo "rsyslog for the tests: $("$RSYSLOG_ROOT/usr/sbin/rsyslogd" -v | sed -n 1p) in $RSYSLOG_ROOT"

@@ -12,7 +12,7 @@ use syslog::Facility;
 use crate::cgroup;
 use crate::episode::Pacing;
 use crate::error::{Error, Exit};
-use crate::trigger::Spec;
+use crate::trigger::{self, Spec};
 
 /// Triggers armed when none is given. Every window is 2 s, so they arm without
 /// CAP_SYS_RESOURCE; the thresholds are psi-notify's long-tuned avg10 alerting levels
@@ -393,25 +393,12 @@ pub fn facility_name(facility: Facility) -> &'static str {
 
 /// A duration for an option: an integer of seconds, or with `ms`, `s` or `m`.
 pub fn parse_interval_us(text: &str) -> Result<u64, String> {
-    let (digits, scale) = if let Some(d) = text.strip_suffix("ms") {
-        (d, 1_000)
-    } else if let Some(d) = text.strip_suffix('s') {
-        (d, 1_000_000)
-    } else if let Some(d) = text.strip_suffix('m') {
-        (d, 60_000_000)
-    } else {
-        (text, 1_000_000)
-    };
-    let not_a_duration = || {
+    const UNITS: [(&str, u64); 3] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000)];
+    trigger::parse_scaled(text, &UNITS, 1_000_000).ok_or_else(|| {
         format!(
             "'{text}' is not a duration (an integer of seconds, or with ms, s or m: 500ms, 90s, 5m)"
         )
-    };
-    if digits.is_empty() || digits.len() > 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(not_a_duration());
-    }
-    let value: u64 = digits.parse().map_err(|_| not_a_duration())?;
-    value.checked_mul(scale).ok_or_else(not_a_duration)
+    })
 }
 
 fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {

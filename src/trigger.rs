@@ -219,22 +219,22 @@ impl Spec {
 /// Parses a non-negative integer with an optional `us`, `ms` or `s` suffix into
 /// microseconds. A bare integer is microseconds, as the kernel takes it.
 pub fn parse_duration_us(text: &str) -> Result<u32, String> {
-    let (digits, scale) = if let Some(d) = text.strip_suffix("us") {
-        (d, 1)
-    } else if let Some(d) = text.strip_suffix("ms") {
-        (d, 1_000)
-    } else if let Some(d) = text.strip_suffix('s') {
-        (d, 1_000_000)
-    } else {
-        (text, 1)
-    };
-    let value = parse_integer(digits).ok_or_else(|| {
+    const UNITS: [(&str, u64); 3] = [("us", 1), ("ms", 1_000), ("s", 1_000_000)];
+    let us = parse_scaled(text, &UNITS, 1).ok_or_else(|| {
         format!("'{text}' is not a duration (an integer of microseconds, or with us, ms or s)")
     })?;
-    value
-        .checked_mul(scale)
-        .and_then(|us| u32::try_from(us).ok())
-        .ok_or_else(|| format!("'{text}' is too large"))
+    u32::try_from(us).map_err(|_| format!("'{text}' is too large"))
+}
+
+/// An integer followed by one of `units` (suffix and scale, longest suffix that could
+/// be confused first) or by nothing (`bare` scale). `None` for anything else, including
+/// a product that overflows.
+pub fn parse_scaled(text: &str, units: &[(&str, u64)], bare: u64) -> Option<u64> {
+    let (digits, scale) = units
+        .iter()
+        .find_map(|&(suffix, scale)| Some((text.strip_suffix(suffix)?, scale)))
+        .unwrap_or((text, bare));
+    parse_integer(digits)?.checked_mul(scale)
 }
 
 /// `percent` (without its `%`) of `window_us`, rounded down. Up to three decimals.

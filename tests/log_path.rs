@@ -471,26 +471,17 @@ fn namespace(script: &str, variables: &[(&str, &Path)]) -> Background {
 fn journald_stores_native_fields_that_journalctl_matches() {
     let _lock = exclusive();
     let dir = scratch_dir("journal");
-    let journald = [
-        "/lib/systemd/systemd-journald",
-        "/usr/lib/systemd/systemd-journald",
-    ]
-    .into_iter()
-    .map(Path::new)
-    .find(|p| p.is_file())
-    .expect("systemd-journald (Debian package systemd)");
-    let script = r#"
-        mount -t tmpfs tmpfs /run
-        if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
-        mkdir -p /run/systemd/journal
-        "$JOURNALD" &
-        while [ ! -S /run/systemd/journal/socket ]; do sleep 0.05; done
+    let journald = journald_binary();
+    let script = format!(
+        "{PRIVATE_JOURNALD}{}",
+        r#"
         "$BIN" -t cpu:some:50000:2s --repeat 0 --journal 2> "$DIR/stderr" &
         echo "$!" > "$DIR/pid"
         wait
-    "#;
+    "#
+    );
     let namespace = namespace(
-        script,
+        &script,
         &[
             ("DIR", &dir),
             ("JOURNALD", journald),

@@ -368,6 +368,7 @@ fn reload_applies_a_new_file_and_a_broken_one_keeps_the_old_triggers() {
 
 #[test]
 fn sigusr1_logs_one_status_line_per_trigger() {
+    let _lock = exclusive();
     let mut receiver = Receiver::new("status");
     let daemon = Daemon::spawn(&[
         "-t",
@@ -399,6 +400,7 @@ fn sigusr1_logs_one_status_line_per_trigger() {
 
 #[test]
 fn heartbeat_lines_come_at_their_interval() {
+    let _lock = exclusive();
     let mut receiver = Receiver::new("heartbeat");
     let _daemon = Daemon::spawn(&[
         "-t",

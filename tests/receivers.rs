@@ -628,21 +628,10 @@ fn journald_stores_and_the_follow_script_acts() {
     let follow = dir.join("psi-syslogd-follow");
     fs::write(&follow, shipped("journald/psi-syslogd-follow", &[])).unwrap();
     fs::set_permissions(&follow, fs::Permissions::from_mode(0o755)).unwrap();
-    let journald = [
-        "/lib/systemd/systemd-journald",
-        "/usr/lib/systemd/systemd-journald",
-    ]
-    .into_iter()
-    .map(Path::new)
-    .find(|p| p.is_file())
-    .expect("systemd-journald (tests/deps.sh installs systemd)");
-    // /var/log/journal too: journald must not write into the machine's journal.
-    let script = r#"
-        mount -t tmpfs tmpfs /run
-        if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
-        mkdir -p /run/systemd/journal
-        "$JOURNALD" &
-        while [ ! -S /run/systemd/journal/dev-log ]; do sleep 0.05; done
+    let journald = journald_binary();
+    let script = format!(
+        "{PRIVATE_JOURNALD}{}",
+        r#"
         "$FOLLOW" "$ALERT" &
         sleep 0.5 # journalctl --follow attached before the first line
         "$BIN" -t cpu:some:50000:2s --socket /run/systemd/journal/dev-log &
@@ -650,10 +639,11 @@ fn journald_stores_and_the_follow_script_acts() {
         logger -u /run/systemd/journal/dev-log -t impostor -p daemon.warning \
             "event=pressure resource=cpu kind=some impostor=1"
         wait
-    "#;
+    "#
+    );
     let mut receiver = namespace(
         "journald namespace",
-        script,
+        &script,
         &[
             ("DIR", &dir),
             ("JOURNALD", journald),

@@ -327,3 +327,28 @@ impl Receiver {
         }
     }
 }
+
+/// systemd-journald's binary, from Debian's systemd package (tests/deps.sh installs it).
+pub fn journald_binary() -> &'static Path {
+    [
+        "/lib/systemd/systemd-journald",
+        "/usr/lib/systemd/systemd-journald",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.is_file())
+    .expect("systemd-journald (tests/deps.sh installs systemd)")
+}
+
+/// Shell lines, for a script run in a new mount namespace, that start a private
+/// systemd-journald from `$JOURNALD` and wait for its sockets. /run and
+/// /var/log/journal are tmpfs there, so the machine's journal is never written.
+pub const PRIVATE_JOURNALD: &str = r#"
+    mount -t tmpfs tmpfs /run
+    if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
+    mkdir -p /run/systemd/journal
+    "$JOURNALD" &
+    while [ ! -S /run/systemd/journal/socket ] || [ ! -S /run/systemd/journal/dev-log ]; do
+        sleep 0.05
+    done
+"#;

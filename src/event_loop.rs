@@ -500,6 +500,7 @@ impl Daemon {
         match self.arm_set(&config, old) {
             Ok((triggers, kept)) => {
                 self.triggers = triggers;
+                self.sink.fit_queue(self.triggers.len());
                 if config.heartbeat_us != self.config.heartbeat_us {
                     self.next_heartbeat_us = config.heartbeat_us.map(|us| sys::monotonic_us() + us);
                 }

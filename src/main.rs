@@ -73,11 +73,12 @@ fn open_sink(config: &Config) -> Sink {
         ident: config.ident.clone(),
         pid: std::process::id(),
     };
-    let (sink, error) = match &config.output {
+    let (mut sink, error) = match &config.output {
         Output::Stderr => return Sink::Stderr,
         Output::Syslog(path) => Sink::syslog(header, path.clone()),
         Output::Journal => Sink::journal(header, None),
     };
+    sink.fit_queue(config.triggers.len());
     if let Some(e) = error {
         sink::write_stderr(&sink.unreachable_note(&e));
     }

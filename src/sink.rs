@@ -25,7 +25,9 @@ const DATAGRAM_CAPACITY: usize = 1024;
 /// worst case without episodes) and the three default triggers, 128 lines span 85 s of
 /// continuous alerts, longer than any syslogd or journald takes to restart; a boot
 /// without /dev/log keeps the first 128. Each slot is `LINE_CAPACITY` bytes, reserved
-/// once and touched only when used (RSS grows only during an outage).
+/// once and touched only when used (RSS grows only during an outage). With more triggers
+/// than that the queue holds one line per trigger (`Sink::fit_queue`): each trigger logs
+/// at most one line per turn of the loop, so a burst of all of them at once still fits.
 pub const QUEUE_LINES: usize = 128;
 /// The first retry after a failed send, doubled at each failure without progress up to
 /// `RETRY_MAX_US`. A receiver that is there but slow (EAGAIN: a unix datagram receiver
@@ -184,8 +186,10 @@ pub struct Socket {
     /// None: the syslog crate's default sockets, in order.
     path: Option<String>,
     journal: bool,
-    /// Oldest first; never grows past `QUEUE_LINES`.
+    /// Oldest first; never grows past `limit`.
     queue: VecDeque<Queued>,
+    /// `QUEUE_LINES`, or the number of triggers when that is larger.
+    limit: usize,
     /// Lines dropped from the queue since the last delivered one.
     dropped: u64,
     /// The front line's stream frame is partly sent and the rest waits in the writer;
@@ -254,6 +258,7 @@ impl Sink {
             path,
             journal,
             queue: VecDeque::with_capacity(QUEUE_LINES),
+            limit: QUEUE_LINES,
             dropped: 0,
             in_flight: None,
             retry_at_us: 0,
@@ -266,11 +271,25 @@ impl Sink {
         (Sink::Socket(Box::new(socket)), error)
     }
 
+    /// Lets the queue hold one line per trigger when there are more than `QUEUE_LINES`.
+    /// The room is reserved, not touched: memory is used only while lines wait.
+    pub fn fit_queue(&mut self, triggers: usize) {
+        if let Sink::Socket(socket) = self {
+            socket.limit = triggers.max(QUEUE_LINES);
+            let room = socket.limit.saturating_sub(socket.queue.len());
+            socket.queue.reserve(room);
+        }
+    }
+
     /// The text to print once when the socket cannot be reached at start.
     pub fn unreachable_note(&self, error: &io::Error) -> String {
+        let limit = match self {
+            Sink::Socket(socket) => socket.limit,
+            Sink::Stderr => QUEUE_LINES,
+        };
         format!(
             "psi-syslogd: cannot reach the log socket {} ({error}); starting anyway, keeping \
-             up to {QUEUE_LINES} lines and delivering them once it can be reached",
+             up to {limit} lines and delivering them once it can be reached",
             self.destination()
         )
     }
@@ -450,9 +469,10 @@ impl Socket {
         if !self.outage.reported && matches!(failure, Failure::Lost) {
             self.outage.reported = true;
             write_stderr(&format!(
-                "psi-syslogd: cannot send to {} ({error}); keeping up to {QUEUE_LINES} lines \
-                 and retrying until it takes them",
-                self.destination()
+                "psi-syslogd: cannot send to {} ({error}); keeping up to {} lines and \
+                 retrying until it takes them",
+                self.destination(),
+                self.limit
             ));
         }
         failure
@@ -479,7 +499,7 @@ impl Socket {
 
     /// Copies the line into the queue; a full queue loses its oldest line.
     fn enqueue(&mut self, seconds: libc::time_t, severity: Severity, body: &str) {
-        if self.queue.len() == QUEUE_LINES {
+        if self.queue.len() >= self.limit {
             // The front may be half sent on a stream; dropping it there would garble the
             // frame, so the next one goes instead.
             let victim = if self.in_flight.is_some() { 1 } else { 0 };
@@ -490,8 +510,9 @@ impl Socket {
                 self.outage.reported = true;
                 write_stderr(&format!(
                     "psi-syslogd: {} takes lines slower than they come; the queue of \
-                     {QUEUE_LINES} lines is full and its oldest lines are dropped",
-                    self.destination()
+                     {} lines is full and its oldest lines are dropped",
+                    self.destination(),
+                    self.limit
                 ));
             }
         }
@@ -854,5 +875,29 @@ mod tests {
         assert_eq!(sink.retry_deadline_us(), None);
         drop(sink);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn with_many_triggers_the_queue_holds_one_line_each() {
+        let path = std::env::temp_dir().join(format!("psi-sink-fit-{}.sock", std::process::id()));
+        let (mut sink, error) = Sink::syslog(header(), Some(path.to_str().unwrap().into()));
+        assert!(error.is_some(), "no socket");
+        let triggers = 3 * QUEUE_LINES;
+        sink.fit_queue(triggers);
+        for n in 0..triggers + 2 {
+            let mut line = Line::event("n");
+            line.field("n", n);
+            sink.emit(Severity::LOG_INFO, &line);
+        }
+        assert_eq!(sink.queued(), triggers, "two dropped, no more");
+        // Fewer triggers never shrink the queue below the default.
+        let (mut small, _) = Sink::syslog(header(), Some(path.to_str().unwrap().into()));
+        small.fit_queue(3);
+        for n in 0..QUEUE_LINES + 1 {
+            let mut line = Line::event("n");
+            line.field("n", n);
+            small.emit(Severity::LOG_INFO, &line);
+        }
+        assert_eq!(small.queued(), QUEUE_LINES);
     }
 }

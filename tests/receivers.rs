@@ -301,63 +301,17 @@ action(type="omfile" file="{all}" template="TestAll")
     let mut host = rsyslogd("rsyslogd", &root, &dir.join("rsyslog.conf"));
     wait_for_path(&socket, Duration::from_secs(10));
 
-    let daemon = Daemon::spawn(&["-t", CPU_TRIGGER, "--socket", socket.to_str().unwrap()]);
-    let pid = daemon.pid();
-    send_impostor(&socket);
-    wait_for_line(
-        &routed,
-        |l| is_event(l, "start", pid),
-        Duration::from_secs(10),
-    )
-    .unwrap_or_else(|| panic!("no event=start in {}", routed.display()));
-
-    let load = CpuLoad::start(4);
-    wait_for_line(&alerts, |l| is_event(l, "pressure", pid), PRESSURE_TIMEOUT).unwrap_or_else(
-        || {
-            panic!(
-                "the omprog alert never ran; all.log:\n{}",
-                read(&dir.join("all.log"))
-            )
-        },
-    );
-    drop(load);
-    let (status, stderr) = daemon.stop_with(libc::SIGTERM);
-    assert!(status.success(), "psi-syslogd: {status}: {stderr}");
-    wait_for_line(
-        &routed,
-        |l| is_event(l, "stop", pid),
-        Duration::from_secs(10),
-    )
-    .expect("event=stop routed");
+    let pid = run_against_receiver(&dir, &socket, &routed, &alerts, "the omprog alert");
     host.assert_running();
     central.assert_running();
-
-    // Facility and severity as the receiver parsed them.
     let all = read(&dir.join("all.log"));
-    assert!(
-        all.contains(&format!("daemon info psi-syslogd {pid}|event=start ")),
-        "{all}"
-    );
     assert!(
         all.contains(&format!(
             "daemon warning psi-syslogd {pid}|event=pressure resource=cpu kind=some "
         )),
         "{all}"
     );
-    // The routing rule: this daemon's lines, and only them, in psi-syslogd.log.
-    let routed_text = read(&routed);
-    assert!(
-        routed_text
-            .lines()
-            .all(|l| l.contains(&format!(" psi-syslogd[{pid}]: event="))),
-        "a line that is not psi-syslogd's was routed:\n{routed_text}"
-    );
-    assert!(
-        routed_text.lines().any(|l| is_event(l, "pressure", pid)),
-        "{routed_text}"
-    );
-    // The omprog alert: event=pressure only, with facility and severity.
-    assert_alerts_only_pressure(&alerts, pid);
+    // The omprog alert, with facility and severity.
     assert!(
         read(&alerts).starts_with(&format!(
             "fleet-host-1 psi-syslogd[{pid}] daemon.warning: event=pressure "
@@ -445,21 +399,45 @@ log {{ source(s_src); destination(d_test_all); }};
     );
     wait_for_path(&socket, Duration::from_secs(10));
 
+    let pid = run_against_receiver(&dir, &socket, &routed, &alerts, "program()");
+    receiver.assert_running();
+    assert!(
+        read(&alerts).contains(&format!(
+            " psi-syslogd[{pid}] daemon.warning: event=pressure "
+        )),
+        "{}",
+        read(&alerts)
+    );
+}
+
+/// Runs psi-syslogd against a receiver that listens on `socket`, writes every line to
+/// `dir/all.log` as `FACILITY SEVERITY PROGRAM PID|MESSAGE`, routes with the shipped rule
+/// into `routed` and runs the shipped alert action (`action`) into `alerts`. Makes CPU
+/// pressure, stops the daemon, and checks what every receiver must have done: facility
+/// and severity as parsed, only this daemon's lines routed, and the action run for
+/// `event=pressure` alone. Returns the daemon's pid.
+fn run_against_receiver(
+    dir: &Path,
+    socket: &Path,
+    routed: &Path,
+    alerts: &Path,
+    action: &str,
+) -> u32 {
     let daemon = Daemon::spawn(&["-t", CPU_TRIGGER, "--socket", socket.to_str().unwrap()]);
     let pid = daemon.pid();
-    send_impostor(&socket);
+    send_impostor(socket);
     wait_for_line(
-        &routed,
+        routed,
         |l| is_event(l, "start", pid),
         Duration::from_secs(10),
     )
     .unwrap_or_else(|| panic!("no event=start in {}", routed.display()));
 
     let load = CpuLoad::start(4);
-    wait_for_line(&alerts, |l| is_event(l, "pressure", pid), PRESSURE_TIMEOUT).unwrap_or_else(
+    wait_for_line(alerts, |l| is_event(l, "pressure", pid), PRESSURE_TIMEOUT).unwrap_or_else(
         || {
             panic!(
-                "program() never ran; all.log:\n{}",
+                "{action} never ran; all.log:\n{}",
                 read(&dir.join("all.log"))
             )
         },
@@ -468,13 +446,13 @@ log {{ source(s_src); destination(d_test_all); }};
     let (status, stderr) = daemon.stop_with(libc::SIGTERM);
     assert!(status.success(), "psi-syslogd: {status}: {stderr}");
     wait_for_line(
-        &routed,
+        routed,
         |l| is_event(l, "stop", pid),
         Duration::from_secs(10),
     )
     .expect("event=stop routed");
-    receiver.assert_running();
 
+    // Facility and severity as the receiver parsed them.
     let all = read(&dir.join("all.log"));
     assert!(
         all.contains(&format!("daemon info psi-syslogd {pid}|event=start ")),
@@ -486,7 +464,8 @@ log {{ source(s_src); destination(d_test_all); }};
         )),
         "{all}"
     );
-    let routed_text = read(&routed);
+    // The routing rule: this daemon's lines, and only them.
+    let routed_text = read(routed);
     assert!(
         routed_text
             .lines()
@@ -497,14 +476,9 @@ log {{ source(s_src); destination(d_test_all); }};
         routed_text.lines().any(|l| is_event(l, "pressure", pid)),
         "{routed_text}"
     );
-    assert_alerts_only_pressure(&alerts, pid);
-    assert!(
-        read(&alerts).contains(&format!(
-            " psi-syslogd[{pid}] daemon.warning: event=pressure "
-        )),
-        "{}",
-        read(&alerts)
-    );
+    // The alert action: event=pressure only.
+    assert_alerts_only_pressure(alerts, pid);
+    pid
 }
 
 /// Runs `script` in a private mount and IPC namespace (so the receiver can own /dev/log

@@ -513,22 +513,33 @@ pub fn render(config: &Config) -> String {
     };
     let _ = writeln!(text, "facility {}", facility_name(config.facility));
     let _ = writeln!(text, "ident {}", config.ident);
-    let _ = writeln!(text, "repeat {}ms", config.pacing.repeat_us / 1000);
+    let _ = writeln!(text, "repeat {}", interval(config.pacing.repeat_us));
     let _ = match config.pacing.recover_after_us {
-        Some(us) => writeln!(text, "recover-after {}ms", us / 1000),
+        Some(us) => writeln!(text, "recover-after {}", interval(us)),
         None => writeln!(
             text,
             "# recover-after: 5 windows of each trigger, at least 10s"
         ),
     };
     let _ = match config.heartbeat_us {
-        Some(us) => writeln!(text, "heartbeat {}ms", us / 1000),
+        Some(us) => writeln!(text, "heartbeat {}", interval(us)),
         None => writeln!(text, "# heartbeat: off"),
     };
     if config.wait_for_cgroups {
         let _ = writeln!(text, "wait-for-cgroups");
     }
     text
+}
+
+/// A duration in the largest unit that states it exactly, as `parse_interval_us`
+/// reads it back: `5m`, `90s`, `1500ms`.
+fn interval(us: u64) -> String {
+    match us {
+        0 => "0".to_string(),
+        us if us % 60_000_000 == 0 => format!("{}m", us / 60_000_000),
+        us if us % 1_000_000 == 0 => format!("{}s", us / 1_000_000),
+        us => format!("{}ms", us / 1000),
+    }
 }
 
 fn usage(message: String) -> Error {

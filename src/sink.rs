@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 
 use syslog::{Facility, LogFormat, Logger, LoggerBackend, Severity};
@@ -615,20 +616,20 @@ impl Socket {
     }
 }
 
-/// Connects to `path`, or to the first of the default sockets that exists. A datagram
-/// socket first; EPROTOTYPE means the receiver listens on a stream socket (never
-/// journald). Both are non-blocking: a full receiver makes a send fail with EAGAIN,
-/// which queues the line, instead of stopping the loop.
+/// Connects to `path`, or to the first of the default sockets that is a socket: on
+/// Debian /var/run/log is the journal's directory, and connecting to it would report
+/// ECONNREFUSED under the name of /dev/log. A datagram socket first; EPROTOTYPE means
+/// the receiver listens on a stream socket (never journald). Both are non-blocking: a
+/// full receiver makes a send fail with EAGAIN, which queues the line, instead of
+/// stopping the loop.
 fn connect(path: Option<&str>, journal: bool) -> io::Result<LoggerBackend> {
     let Some(path) = path else {
-        let mut last = io::Error::from(io::ErrorKind::NotFound);
-        for candidate in DEFAULT_SOCKETS {
-            match connect(Some(candidate), journal) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => last = e,
-                other => return other,
-            }
-        }
-        return Err(last);
+        let is_socket =
+            |candidate: &str| std::fs::metadata(candidate).is_ok_and(|m| m.file_type().is_socket());
+        return match DEFAULT_SOCKETS.into_iter().find(|c| is_socket(c)) {
+            Some(candidate) => connect(Some(candidate), journal),
+            None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        };
     };
     let socket = UnixDatagram::unbound()?;
     match socket.connect(path) {

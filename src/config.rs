@@ -125,7 +125,8 @@ struct Args {
     #[argh(switch)]
     print: bool,
 
-    /// with --print: a cgroup to print too (repeatable)
+    /// with --print: a cgroup to print too (repeatable); the cgroups of -t triggers are
+    /// printed as well
     #[argh(option)]
     cgroup: Vec<String>,
 
@@ -218,7 +219,17 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
         )));
     }
     if parsed.print {
-        return Ok(Command::Print(parsed.cgroup));
+        // The groups asked for with --cgroup, then those the -t triggers name.
+        let mut cgroups = parsed.cgroup;
+        for text in &parsed.trigger {
+            let spec = Spec::parse(text).map_err(|e| usage(e.message))?;
+            if let Some(cgroup) = spec.cgroup
+                && !cgroups.contains(&cgroup)
+            {
+                cgroups.push(cgroup);
+            }
+        }
+        return Ok(Command::Print(cgroups));
     }
     if !parsed.cgroup.is_empty() {
         return Err(usage(format!(

@@ -506,6 +506,16 @@ fn print_shows_the_pressure_table() {
             "{resource} {kind} {cgroup}: {stdout}"
         );
     }
+    // A cgroup named by a trigger is printed too.
+    let spec = format!("memory:some:10%:2s:{}", group.name);
+    let (status, stdout, stderr) = run_to_exit(Command::new(BIN).args(["--print", "-t", &spec]));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("memory") && l.ends_with(group.name.as_str())),
+        "{stdout}"
+    );
     let (status, _, stderr) =
         run_to_exit(Command::new(BIN).args(["--print", "--cgroup", "/no-such-group"]));
     assert_eq!(status.code(), Some(69), "{stderr}");

@@ -31,7 +31,11 @@ fn unescape_octal(text: &str) -> String {
             .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
         match (bytes[i], octal) {
             (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                let value = u32::from(d[0] - b'0') * 64
+                    + u32::from(d[1] - b'0') * 8
+                    + u32::from(d[2] - b'0');
+                // \400 and above are not bytes; the kernel never writes them.
+                out.push(u8::try_from(value).unwrap_or(b'?'));
                 i += 4;
             }
             (b, _) => {

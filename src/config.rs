@@ -200,6 +200,25 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
             .ok_or_else(|| usage(format!("argument {arg:?} is not valid UTF-8")))?;
         strings.push(text);
     }
+    // argh knows only --help; -h is documented too, wherever it is not an option's value.
+    const TAKES_VALUE: [&str; 11] = [
+        "-t",
+        "--trigger",
+        "-c",
+        "--config",
+        "--socket",
+        "--facility",
+        "--ident",
+        "--repeat",
+        "--recover-after",
+        "--heartbeat",
+        "--cgroup",
+    ];
+    for i in 0..strings.len() {
+        if strings[i] == "-h" && (i == 0 || !TAKES_VALUE.contains(&strings[i - 1])) {
+            strings[i] = "--help";
+        }
+    }
     let parsed = match Args::from_args(&["psi-syslogd"], &strings) {
         Ok(parsed) => parsed,
         Err(early) => {
@@ -250,6 +269,14 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
 }
 
 fn settings_from_args(args: Args) -> Result<Settings, String> {
+    if let Some(ident) = &args.ident {
+        check_ident(ident)?;
+    }
+    output_of(
+        args.stderr.then_some(true),
+        args.journal.then_some(true),
+        args.socket.clone(),
+    )?;
     let triggers = args
         .trigger
         .iter()
@@ -263,7 +290,8 @@ fn settings_from_args(args: Args) -> Result<Settings, String> {
         facility: args.facility.as_deref().map(parse_facility).transpose()?,
         ident: args.ident,
         repeat_us: option_duration("--repeat", args.repeat.as_deref())?,
-        recover_after_us: option_duration("--recover-after", args.recover_after.as_deref())?,
+        recover_after_us: option_duration("--recover-after", args.recover_after.as_deref())
+            .and_then(|us| check_recover_after(us).map(|()| us))?,
         heartbeat_us: option_duration("--heartbeat", args.heartbeat.as_deref())?,
         wait_for_cgroups: args.wait_for_cgroups.then_some(true),
     })
@@ -346,9 +374,17 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Settings, Error> {
             "facility" => {
                 settings.facility = Some(parse_facility(&needs_value(value)?).map_err(bad)?)
             }
-            "ident" => settings.ident = Some(needs_value(value)?),
+            "ident" => {
+                let ident = needs_value(value)?;
+                check_ident(&ident).map_err(bad)?;
+                settings.ident = Some(ident);
+            }
             "repeat" => settings.repeat_us = Some(duration(value)?),
-            "recover-after" => settings.recover_after_us = Some(duration(value)?),
+            "recover-after" => {
+                let us = duration(value)?;
+                check_recover_after(Some(us)).map_err(bad)?;
+                settings.recover_after_us = Some(us);
+            }
             "heartbeat" => settings.heartbeat_us = Some(duration(value)?),
             "wait-for-cgroups" => settings.wait_for_cgroups = Some(parse_flag(value).map_err(bad)?),
             _ => {
@@ -359,6 +395,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Settings, Error> {
             }
         }
     }
+    output_of(settings.stderr, settings.journal, settings.socket.clone())
+        .map_err(|why| Error::new(Exit::Config, format!("{}: {why}", path.display())))?;
     Ok(settings)
 }
 
@@ -440,40 +478,19 @@ fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {
                 .map_err(|why| usage(format!("invalid trigger '{spec}:{given}': {why}")))?;
         }
     }
-    let stderr = c.stderr.or(file.stderr).unwrap_or(false);
-    let journal = c.journal.or(file.journal).unwrap_or(false);
-    let socket = c.socket.or(file.socket);
-    let output = match (stderr, journal, socket) {
-        (true, true, _) => {
-            return Err(usage(
-                "--stderr and --journal exclude each other: choose one".into(),
-            ));
-        }
-        (true, false, Some(path)) | (false, true, Some(path)) => {
-            return Err(usage(format!(
-                "--socket '{path}' does not go with --stderr or --journal: choose one"
-            )));
-        }
-        (true, false, None) => Output::Stderr,
-        (false, true, None) => Output::Journal,
-        (false, false, Some(path)) if path.is_empty() => {
-            return Err(usage(
-                "--socket '' is empty: give the path of a syslog socket".into(),
-            ));
-        }
-        (false, false, socket) => Output::Syslog(socket),
+    // The output is one setting in three words: the command line's, if it says any of
+    // them, replaces the file's entirely, so `--stderr` overrides a file's `socket`.
+    // Both sources were checked on their own (`output_of`), so this cannot fail.
+    let output = if c.stderr.is_some() || c.journal.is_some() || c.socket.is_some() {
+        output_of(c.stderr, c.journal, c.socket).map_err(usage)?
+    } else {
+        output_of(file.stderr, file.journal, file.socket).map_err(usage)?
     };
     let ident = c
         .ident
         .or(file.ident)
         .unwrap_or_else(|| "psi-syslogd".to_string());
-    check_ident(&ident)?;
     let recover_after_us = c.recover_after_us.or(file.recover_after_us);
-    if recover_after_us == Some(0) {
-        return Err(usage(
-            "--recover-after 0: the quiet period must be longer than 0".into(),
-        ));
-    }
     Ok(Config {
         triggers,
         cgroup_mount,
@@ -492,19 +509,48 @@ fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {
     })
 }
 
+/// The destination one source asks for with `stderr`, `journal` and `socket`, which
+/// exclude each other; syslog on the default sockets when it asks for none.
+fn output_of(
+    stderr: Option<bool>,
+    journal: Option<bool>,
+    socket: Option<String>,
+) -> Result<Output, String> {
+    match (stderr.unwrap_or(false), journal.unwrap_or(false), socket) {
+        (true, true, _) => Err("--stderr and --journal exclude each other: choose one".into()),
+        (true, false, Some(path)) | (false, true, Some(path)) => Err(format!(
+            "--socket '{path}' does not go with --stderr or --journal: choose one"
+        )),
+        (true, false, None) => Ok(Output::Stderr),
+        (false, true, None) => Ok(Output::Journal),
+        (false, false, Some(path)) if path.is_empty() => {
+            Err("--socket '' is empty: give the path of a syslog socket".into())
+        }
+        (false, false, socket) => Ok(Output::Syslog(socket)),
+    }
+}
+
 /// The ident becomes the RFC 3164 TAG: printable ASCII, no space, ':' or brackets,
 /// at most 32 characters, so receivers split the header where we mean them to.
-fn check_ident(ident: &str) -> Result<(), Error> {
+fn check_ident(ident: &str) -> Result<(), String> {
     let printable = ident
         .bytes()
         .all(|b| b.is_ascii_graphic() && !matches!(b, b':' | b'[' | b']'));
     if ident.is_empty() || ident.len() > IDENT_MAX || !printable {
-        return Err(usage(format!(
+        return Err(format!(
             "invalid --ident {ident:?}: use 1 to {IDENT_MAX} printable ASCII characters \
              without spaces, ':', '[' or ']'"
-        )));
+        ));
     }
     Ok(())
+}
+
+/// A quiet period of 0 would end every episode at its first crossing.
+fn check_recover_after(us: Option<u64>) -> Result<(), String> {
+    match us {
+        Some(0) => Err("--recover-after 0: the quiet period must be longer than 0".into()),
+        _ => Ok(()),
+    }
 }
 
 /// The effective configuration in the file's own syntax, for --check.
@@ -675,6 +721,7 @@ mod tests {
     fn help_and_version_print() {
         for (arg, expected) in [
             ("--help", "Usage: psi-syslogd"),
+            ("-h", "Usage: psi-syslogd"),
             ("-V", "psi-syslogd 0."),
             ("--version", "psi-syslogd 0."),
         ] {
@@ -791,5 +838,44 @@ mod tests {
         assert_eq!(again.triggers, config.triggers);
         assert_eq!(again.pacing, config.pacing);
         assert_eq!(again.heartbeat_us, config.heartbeat_us);
+    }
+
+    #[test]
+    fn the_command_line_output_replaces_the_files() {
+        let file = file("socket /run/x.sock\n").unwrap();
+        let args: Vec<OsString> = ["--stderr"].iter().map(OsString::from).collect();
+        let Command::Run(source) = parse(&args).unwrap() else {
+            panic!()
+        };
+        let config = merge(&source.command_line, file.clone()).unwrap();
+        assert_eq!(config.output, Output::Stderr);
+        let config = merge(&Settings::default(), file).unwrap();
+        assert_eq!(config.output, Output::Syslog(Some("/run/x.sock".into())));
+    }
+
+    #[test]
+    fn every_file_error_is_a_file_error() {
+        let table = [
+            ("ident bad:ident", ":1: invalid --ident \"bad:ident\""),
+            ("repeat 1m\nrecover-after 0", ":2: --recover-after 0"),
+            (
+                "stderr\njournal",
+                ": --stderr and --journal exclude each other",
+            ),
+            (
+                "socket /x\nstderr yes",
+                ": --socket '/x' does not go with --stderr",
+            ),
+        ];
+        for (text, expected) in table {
+            let error = file(text).unwrap_err();
+            assert_eq!(error.exit, Exit::Config, "{text}");
+            assert!(
+                error.message.starts_with("/etc/psi-syslogd.conf")
+                    && error.message.contains(expected),
+                "{text}: {}",
+                error.message
+            );
+        }
     }
 }

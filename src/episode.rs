@@ -138,6 +138,27 @@ impl Episode {
         None
     }
 
+    /// Ends an active episode at once (its trigger is gone), so that every `pressure`
+    /// an alert rule opened is closed by a `recovered`.
+    pub fn end(&mut self) -> Option<Action> {
+        let Episode::Active {
+            started_us,
+            last_crossing_us,
+            crossings,
+            peak_avg10,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        *self = Episode::Idle;
+        Some(Action::Recovered {
+            duration_us: last_crossing_us.saturating_sub(started_us),
+            crossings,
+            peak_avg10,
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Episode::Idle => "idle",
@@ -307,5 +328,23 @@ mod tests {
             Some(Action::Pressure)
         );
         assert_eq!(episode.duration_us(7 * S), 2 * S);
+    }
+
+    #[test]
+    fn ending_closes_an_active_episode_only() {
+        let pacing = pacing(60, None);
+        let mut episode = Episode::Idle;
+        assert_eq!(episode.end(), None);
+        episode.crossing(S, &reading(700), pacing);
+        episode.crossing(3 * S, &reading(900), pacing);
+        assert_eq!(
+            episode.end(),
+            Some(Action::Recovered {
+                duration_us: 2 * S,
+                crossings: 2,
+                peak_avg10: Hundredths(900)
+            })
+        );
+        assert_eq!(episode, Episode::Idle);
     }
 }

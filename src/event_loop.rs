@@ -167,8 +167,14 @@ impl Daemon {
         let mut plan = Vec::with_capacity(config.triggers.len());
         for spec in &config.triggers {
             let path = spec.path(&config.cgroup_mount);
-            let reuse =
-                (0..old.len()).find(|&i| !used[i] && old[i].spec == *spec && old[i].path == path);
+            let reuse = (0..old.len()).find(|&i| {
+                // A trigger still waiting for its group is reused only while waiting
+                // is allowed; otherwise the missing group fails the reload, as at start.
+                !used[i]
+                    && old[i].spec == *spec
+                    && old[i].path == path
+                    && (old[i].fd.is_some() || config.wait_for_cgroups)
+            });
             if let Some(index) = reuse {
                 used[index] = true;
                 plan.push(Slot::Reuse(index));
@@ -403,25 +409,28 @@ impl Daemon {
 
     /// Closes a trigger whose descriptor failed; a cgroup trigger waits for its group.
     fn lose(&mut self, index: usize, reason: &str) {
-        let trigger = &mut self.triggers[index];
-        trigger.fd = None;
-        trigger.episode = crate::episode::Episode::Idle;
-        let line = message::lost(&trigger.spec, reason);
+        self.triggers[index].fd = None;
+        if let Some(action) = self.triggers[index].episode.end() {
+            self.log_action(index, action);
+        }
+        let line = message::lost(&self.triggers[index].spec, reason);
         self.sink.emit(Severity::LOG_ERR, &line);
         self.rearm_waiting();
     }
 
-    /// Tries to arm every cgroup trigger without a descriptor. The watches are put in
-    /// place before each round of attempts, so a group created at any moment is caught
-    /// either by the attempt or by an inotify event; a round that arms something changes
-    /// what is watched, so another round follows.
+    /// Tries to arm every trigger without a descriptor: a system-wide one once more (its
+    /// file does not come and go, so nothing watches it), a cgroup one whenever its group
+    /// may have appeared. The watches are put in place before each round of attempts, so
+    /// a group created at any moment is caught either by the attempt or by an inotify
+    /// event; a round that arms something changes what is watched, so another round
+    /// follows.
     fn rearm_waiting(&mut self) {
         loop {
             self.watch_waiting();
             let mut armed_any = false;
             for index in 0..self.triggers.len() {
                 let trigger = &mut self.triggers[index];
-                if trigger.fd.is_some() || trigger.spec.cgroup.is_none() {
+                if trigger.fd.is_some() {
                     continue;
                 }
                 if trigger.rearm().is_ok() {

@@ -30,6 +30,8 @@ pub struct Line {
     bytes: [u8; LINE_CAPACITY],
     len: usize,
     full: bool,
+    /// Inside a quoted value: a cut there closes the quote before the mark.
+    quoted: bool,
 }
 
 impl Line {
@@ -39,6 +41,7 @@ impl Line {
             bytes: [0; LINE_CAPACITY],
             len: 0,
             full: false,
+            quoted: false,
         };
         line.push("event=");
         line.push(name);
@@ -93,19 +96,29 @@ impl Line {
             return;
         }
         self.push("\"");
+        self.quoted = true;
         self.push(prefix);
         for c in value.chars() {
+            // Every escape goes in as one write, so a cut never splits one.
             let mut utf8 = [0; 4];
+            let mut unicode = *b"\\u0000";
             let _ = match c {
                 '"' => self.write_str("\\\""),
                 '\\' => self.write_str("\\\\"),
                 '\n' => self.write_str("\\n"),
                 '\r' => self.write_str("\\r"),
                 '\t' => self.write_str("\\t"),
-                c if is_line_breaking(c) => write!(self, "\\u{:04x}", c as u32),
+                c if is_line_breaking(c) => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    for (i, digit) in unicode[2..].iter_mut().enumerate() {
+                        *digit = HEX[(c as usize >> (12 - 4 * i)) & 0xf];
+                    }
+                    self.write_str(std::str::from_utf8(&unicode).unwrap_or("\\ufffd"))
+                }
                 c => self.write_str(c.encode_utf8(&mut utf8)),
             };
         }
+        self.quoted = false;
         self.push("\"");
     }
 
@@ -149,7 +162,8 @@ impl Write for Line {
         if self.full {
             return Err(fmt::Error);
         }
-        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - self.len;
+        // One byte more is kept for the quote a cut inside a quoted value must close.
+        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - 1 - self.len;
         if text.len() <= room {
             self.bytes[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
             self.len += text.len();
@@ -159,8 +173,15 @@ impl Write for Line {
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
+        if self.quoted && text.starts_with('\\') {
+            cut = 0; // half an escape would escape the closing quote
+        }
         self.bytes[self.len..self.len + cut].copy_from_slice(&text.as_bytes()[..cut]);
         self.len += cut;
+        if self.quoted {
+            self.bytes[self.len] = b'"';
+            self.len += 1;
+        }
         let mark = TRUNCATION_MARK.as_bytes();
         self.bytes[self.len..self.len + mark.len()].copy_from_slice(mark);
         self.len += mark.len();
@@ -415,6 +436,27 @@ mod tests {
         assert!(text.len() <= LINE_CAPACITY);
         assert!(text.ends_with(" truncated=1"), "{text}");
         assert!(!text.contains("after"));
+    }
+
+    #[test]
+    fn a_cut_inside_quotes_closes_them_and_never_splits_an_escape() {
+        // Shift the cut across every position of the escapes.
+        for shift in 0..8 {
+            let mut line = Line::event("x");
+            line.text("pad", &"p".repeat(shift));
+            line.text("v", &"a\"\u{1b}\\".repeat(LINE_CAPACITY));
+            let text = line.as_str();
+            assert!(text.len() <= LINE_CAPACITY, "{shift}");
+            let value = text
+                .strip_suffix("\" truncated=1")
+                .unwrap_or_else(|| panic!("{shift}: {text}"));
+            let backslashes = value.bytes().rev().take_while(|&b| b == b'\\').count();
+            assert_eq!(backslashes % 2, 0, "{shift}: an escape was split: {text}");
+            assert!(
+                !value.ends_with("\\u") && !value.contains("\\u0\""),
+                "{shift}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -140,7 +140,11 @@ impl Notifier {
     }
 }
 
-/// Half of `WATCHDOG_USEC` when it is a positive number and `WATCHDOG_PID`, if set, is us.
+/// The shortest watchdog interval honoured.
+const WATCHDOG_FLOOR_US: u64 = 1_000;
+
+/// Half of `WATCHDOG_USEC` when it is a positive number and `WATCHDOG_PID`, if set, is
+/// us; never less than 1 ms, so a tiny value cannot turn the loop into a busy one.
 fn watchdog_interval_us(usec: Option<&str>, pid: Option<&str>) -> Option<u64> {
     if let Some(pid) = pid
         && pid.parse::<u32>().ok() != Some(std::process::id())
@@ -148,7 +152,7 @@ fn watchdog_interval_us(usec: Option<&str>, pid: Option<&str>) -> Option<u64> {
         return None;
     }
     let usec: u64 = usec?.parse().ok()?;
-    (usec > 0).then_some(usec / 2)
+    (usec > 0).then_some((usec / 2).max(WATCHDOG_FLOOR_US))
 }
 
 #[cfg(test)]

@@ -302,7 +302,15 @@ fn arm_error(spec: &Spec, shown: &str, path: &str, operation: &str, error: io::E
         format!("cannot arm '{shown}' on {path} for trigger {spec} ({operation}): {error}");
     let errno = error.raw_os_error().unwrap_or(0);
     match errno {
-        libc::ENOENT | libc::ENODEV if spec.cgroup.is_some() => Error::new(
+        libc::EROFS if spec.cgroup.is_some() => Error::new(
+            Exit::NoPermission,
+            format!(
+                "{prefix}; the cgroup filesystem is read-only here (systemd \
+                 ProtectControlGroups=yes does that): set ProtectControlGroups=no for cgroup \
+                 triggers"
+            ),
+        ),
+        libc::ENOENT | libc::ENODEV | libc::ENOTDIR if spec.cgroup.is_some() => Error::new(
             Exit::Unavailable,
             format!(
                 "{prefix}; the cgroup does not exist (or has no {} pressure file): start the \

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::Path;
 
 use syslog::{Facility, LogFormat, Logger, LoggerBackend, Severity};
 
@@ -638,8 +639,7 @@ fn connect(path: Option<&str>, journal: bool) -> io::Result<LoggerBackend> {
             Ok(LoggerBackend::Unix(socket))
         }
         Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) && !journal => {
-            let stream = UnixStream::connect(path)?;
-            stream.set_nonblocking(true)?;
+            let stream = UnixStream::from(sys::connect_stream_nonblocking(Path::new(path))?);
             // One frame (a line and its NUL, as glibc's syslog(3) ends it) fits, so a
             // frame is either taken whole by the writer or not at all.
             Ok(LoggerBackend::UnixStream(BufWriter::with_capacity(

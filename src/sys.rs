@@ -157,3 +157,74 @@ pub fn drain(fd: BorrowedFd<'_>) {
         }
     }
 }
+
+/// A unix stream socket connected to `path` without ever blocking: it is non-blocking
+/// from its creation, so a listener whose backlog is full (a hung syslogd) makes the
+/// connect fail with EAGAIN instead of stopping the caller until it accepts.
+pub fn connect_stream_nonblocking(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: no memory arguments.
+    let fd = syscall!(socket(
+        libc::AF_UNIX,
+        libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        0
+    ))?;
+    // SAFETY: `socket` just returned this descriptor and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `sockaddr_un` is plain old data; all-zero is a valid value for it.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    // One byte stays zero: the terminating NUL.
+    if bytes.len() >= address.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("the socket path {} is too long", path.display()),
+        ));
+    }
+    for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = *byte as libc::c_char;
+    }
+    let length = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    // SAFETY: the pointer and length describe `address`, a live, initialised sockaddr_un.
+    syscall!(connect(
+        fd.as_raw_fd(),
+        (&address as *const libc::sockaddr_un).cast::<libc::sockaddr>(),
+        length as libc::socklen_t
+    ))?;
+    Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_stream_connect_to_a_full_backlog_fails_at_once_instead_of_blocking() {
+        let path =
+            std::env::temp_dir().join(format!("psi-sys-backlog-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        // A listener that never accepts, with the smallest backlog.
+        // SAFETY: no memory arguments; the descriptor is the listener's own.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let started = Instant::now();
+        let mut connected = Vec::new();
+        let error = loop {
+            match connect_stream_nonblocking(&path) {
+                Ok(fd) => connected.push(fd),
+                Err(e) => break e,
+            }
+            assert!(connected.len() < 64, "the backlog never filled");
+        };
+        assert_eq!(error.raw_os_error(), Some(libc::EAGAIN), "{error}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -548,8 +548,4 @@ impl Daemon {
             self.sink.emit(Severity::LOG_INFO, &line);
         }
     }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
 }

@@ -63,17 +63,12 @@ impl Notifier {
         })
     }
 
-    /// `READY=1`: every trigger is armed.
-    pub fn ready(&self) {
-        self.send("READY=1");
-    }
-
-    /// `READY=1` and a status line in one datagram.
+    /// `READY=1` (every trigger is armed) and a status line in one datagram.
     pub fn ready_with_status(&self, status: &str) {
         self.send_status("READY=1\n", status);
     }
 
-    /// `RELOADING=1` with the monotonic time systemd 253+ asks for; follow with `ready()`.
+    /// `RELOADING=1` with the monotonic time systemd 253+ asks for; follow with `ready_with_status()`.
     pub fn reloading(&self) {
         let mut message = [0u8; 64];
         let mut cursor = io::Cursor::new(&mut message[..]);
@@ -89,11 +84,6 @@ impl Notifier {
     /// `STOPPING=1`: the daemon is on its way out.
     pub fn stopping(&self) {
         self.send("STOPPING=1");
-    }
-
-    /// `STATUS=...`: a one-line summary; control characters become spaces.
-    pub fn status(&self, status: &str) {
-        self.send_status("", status);
     }
 
     /// How often to call `watchdog()`: half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3)

@@ -50,6 +50,17 @@ fn nested_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("packaging-target")
 }
 
+/// setpriv's arguments for what systemd's DynamicUser=yes gives: an unknown uid and
+/// gid, no groups, no capabilities at all, no way to gain any.
+const UNPRIVILEGED: [&str; 6] = [
+    "--reuid=61000",
+    "--regid=61000",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+];
+
 #[test]
 fn build_static_makes_a_stripped_static_binary() {
     // A release build (and lintian) keeps both cores busy: real CPU pressure.
@@ -152,16 +163,8 @@ fn default_triggers_arm_without_root_or_capabilities() {
     fs::set_permissions(&receiver.path, fs::Permissions::from_mode(0o666)).unwrap();
     let daemon = Daemon::spawn_command(
         Command::new("setpriv")
-            .args([
-                "--reuid=61000",
-                "--regid=61000",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--no-new-privs",
-                BIN,
-                "--socket",
-            ])
+            .args(UNPRIVILEGED)
+            .args([BIN, "--socket"])
             .arg(&receiver.path),
     );
     let start = receiver
@@ -462,14 +465,7 @@ fn unit_command_line_notifies_reloads_and_stops() {
 
     let daemon = Daemon::spawn_command(
         Command::new("setpriv")
-            .args([
-                "--reuid=61000",
-                "--regid=61000",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--no-new-privs",
-            ])
+            .args(UNPRIVILEGED)
             .args(exec_start.split_whitespace())
             .arg("--socket")
             .arg(&receiver.path)

@@ -1,6 +1,7 @@
-//! cgroup v2 triggers: finding the cgroup2 mount, naming a group's pressure files, and
-//! noticing without periodic wake-ups when a removed group is created again.
+//! cgroup v2 groups: finding the cgroup2 mount, naming groups, and noticing without
+//! periodic wake-ups when a group appears.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -79,47 +80,105 @@ pub fn relative_name(given: &str, mount: &Path) -> Result<Option<String>, String
     Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
 }
 
-/// Watches the nearest existing ancestor of every removed group for new directories.
-/// One inotify descriptor in the poll set: a removed group costs no wake-ups until a
-/// directory is created next to where it was.
+/// The inotify watches on the directories where a group a trigger waits for can appear
+/// (`Pattern::scan` says which): one descriptor in the poll set, and no descriptor at all
+/// while nothing is awaited. A new group costs one wake-up; nothing else does.
+///
+/// The watches are kept in rounds: `begin`, a `watch` for every directory a rescan needs,
+/// `finish`, which removes the watches no longer needed.
 pub struct Watcher {
     fd: OwnedFd,
+    /// Each watched directory, its watch descriptor, and the last round that needed it.
+    watches: HashMap<PathBuf, (i32, u64)>,
+    round: u64,
 }
+
+/// New directories, made or moved in. Removals need no event: a removed group's trigger
+/// reports POLLERR, and a removed directory's watch ends with IN_IGNORED, which is
+/// always delivered.
+const WATCH_MASK: u32 = libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_ONLYDIR;
 
 impl Watcher {
     pub fn new() -> io::Result<Watcher> {
         Ok(Watcher {
             fd: sys::inotify_init()?,
+            watches: HashMap::new(),
+            round: 0,
         })
     }
 
-    /// Starts watching for `group_dir` to appear (again).
-    pub fn watch_for(&self, group_dir: &Path) -> io::Result<()> {
-        let mut dir = group_dir.parent();
-        while let Some(candidate) = dir {
-            if candidate.is_dir() {
-                let path = CString::new(candidate.as_os_str().as_encoded_bytes())
-                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-                sys::inotify_add_watch(
-                    self.fd.as_fd(),
-                    &path,
-                    libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_ONLYDIR,
-                )?;
-                return Ok(());
-            }
-            dir = candidate.parent();
-        }
-        Err(io::Error::from(io::ErrorKind::NotFound))
+    /// Starts a round of `watch` calls.
+    pub fn begin(&mut self) {
+        self.round += 1;
     }
 
-    /// Discards the queued events: the caller re-checks every waiting group.
-    pub fn drain(&self) {
-        sys::drain(self.fd.as_fd());
+    /// Watches `dir` for new subdirectories. Asked of the kernel each time, not only the
+    /// first: a directory removed and made again under the same name is a new inode,
+    /// and the kernel gives it a new watch (the same descriptor for the same inode).
+    pub fn watch(&mut self, dir: &Path) -> io::Result<()> {
+        let path = CString::new(dir.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let wd = sys::inotify_add_watch(self.fd.as_fd(), &path, WATCH_MASK)?;
+        self.watches.insert(dir.to_path_buf(), (wd, self.round));
+        Ok(())
+    }
+
+    /// Ends a round: removes the watches it did not ask for.
+    pub fn finish(&mut self) {
+        let round = self.round;
+        let fd = self.fd.as_fd();
+        self.watches.retain(|_, &mut (wd, last)| {
+            if last != round {
+                // EINVAL when the directory is already gone: nothing left to remove.
+                let _ = sys::inotify_rm_watch(fd, wd);
+            }
+            last == round
+        });
+    }
+
+    /// Whether no directory is watched (the caller can drop the descriptor).
+    pub fn is_empty(&self) -> bool {
+        self.watches.is_empty()
+    }
+
+    /// Reads every queued event. The caller rescans whatever woke it; only the end of a
+    /// watch (IN_IGNORED: its directory was removed) changes what is kept here.
+    pub fn drain(&mut self) {
+        // Room for many events per read; they are parsed byte by byte, so the buffer
+        // needs no alignment.
+        let mut buffer = [0u8; 4096];
+        loop {
+            let bytes = match sys::read(self.fd.as_fd(), &mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            for (wd, mask) in inotify_events(&buffer[..bytes]) {
+                if mask & libc::IN_IGNORED != 0 {
+                    self.watches.retain(|_, &mut (w, _)| w != wd);
+                }
+            }
+        }
     }
 
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// The watch descriptor and mask of each `struct inotify_event` in `bytes` (inotify(7):
+/// `int wd; uint32_t mask, cookie, len; char name[len];`). A truncated event ends it.
+pub fn inotify_events(bytes: &[u8]) -> impl Iterator<Item = (i32, u32)> + '_ {
+    const HEADER: usize = 16;
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        let header = bytes.get(offset..offset + HEADER)?;
+        let word = |i: usize| [header[i], header[i + 1], header[i + 2], header[i + 3]];
+        let wd = i32::from_ne_bytes(word(0));
+        let mask = u32::from_ne_bytes(word(4));
+        let name_len = u32::from_ne_bytes(word(12)) as usize;
+        offset = offset.checked_add(HEADER + name_len)?;
+        (offset <= bytes.len()).then_some((wd, mask))
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use syslog::Facility;
 use crate::cgroup;
 use crate::episode::Pacing;
 use crate::error::{Error, Exit};
-use crate::trigger::{self, Spec};
+use crate::spec::{self, Spec};
 
 /// Triggers armed when none is given. Every window is 2 s, so they arm without
 /// CAP_SYS_RESOURCE; the thresholds are psi-notify's long-tuned avg10 alerting levels
@@ -443,7 +443,7 @@ pub fn facility_name(facility: Facility) -> &'static str {
 /// A duration for an option: an integer of seconds, or with `ms`, `s` or `m`.
 pub fn parse_interval_us(text: &str) -> Result<u64, String> {
     const UNITS: [(&str, u64); 3] = [("ms", 1_000), ("s", 1_000_000), ("m", 60_000_000)];
-    trigger::parse_scaled(text, &UNITS, 1_000_000).ok_or_else(|| {
+    spec::parse_scaled(text, &UNITS, 1_000_000).ok_or_else(|| {
         format!(
             "'{text}' is not a duration (an integer of seconds, or with ms, s or m: 500ms, 90s, 5m)"
         )

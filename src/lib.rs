@@ -1,10 +1,13 @@
 //! psi-syslogd: arms Linux PSI triggers and logs every real threshold crossing to syslog.
 //!
-//! The modules, one concept each: `trigger` (spec, rules, arming), `pressure` (reading
-//! the stats and deciding), `episode` (start, reminders, recovery), `cgroup` (cgroup v2
-//! groups and their re-creation), `message` (the logfmt text), `sink` (syslog,
-//! journald or stderr, and the queue), `journal` (journald's native protocol), `notify`
-//! (readiness for supervisors), `event_loop` (poll, timers and signals), `config` (command line and file),
+//! The modules, one concept each: `spec` (what a trigger asks for, parsed strictly),
+//! `pattern` (cgroup paths with wildcards), `pressure` (the pressure file: resources,
+//! its lines, reading and deciding), `trigger` (one armed trigger), `trigger_set` (every
+//! trigger, the cgroup watcher, arming and the reload diff), `episode` (start, reminders,
+//! recovery), `cgroup` (the cgroup2 mount and the inotify watcher), `message` (the
+//! logfmt text), `sink` (syslog, journald or stderr, and the queue), `journal`
+//! (journald's native protocol), `notify` (readiness for supervisors), `signals` (the
+//! self-pipe), `event_loop` (poll, then dispatch), `config` (command line and file),
 //! `report` (--print), `sys` (every system call).
 
 pub mod cgroup;
@@ -15,8 +18,12 @@ pub mod event_loop;
 pub mod journal;
 pub mod message;
 pub mod notify;
+pub mod pattern;
 pub mod pressure;
 pub mod report;
+pub mod signals;
 pub mod sink;
+pub mod spec;
 pub mod sys;
 pub mod trigger;
+pub mod trigger_set;

@@ -4,13 +4,14 @@ use std::process::ExitCode;
 
 use psi_syslogd::config::{self, Command, Config, Output, Source};
 use psi_syslogd::error::{Error, Exit};
-use psi_syslogd::event_loop::{Daemon, Signals};
+use psi_syslogd::event_loop::Daemon;
 use psi_syslogd::message;
 use psi_syslogd::notify::Notifier;
 use psi_syslogd::report;
+use psi_syslogd::signals::Signals;
 use psi_syslogd::sink::{self, Header, Sink};
 use psi_syslogd::sys;
-use psi_syslogd::trigger::Trigger;
+use psi_syslogd::trigger_set::TriggerSet;
 use syslog::Severity;
 
 fn main() -> ExitCode {
@@ -80,7 +81,7 @@ fn open_sink(config: &Config) -> Sink {
     };
     sink.fit_queue(config.triggers.len());
     if let Some(e) = error {
-        sink::write_stderr(&sink.unreachable_note(&e));
+        sink::write_stderr(Severity::LOG_WARNING, &sink.unreachable_note(&e));
     }
     sink
 }
@@ -101,29 +102,30 @@ fn check(source: &Source) -> ExitCode {
             return fail(&error, None);
         }
     };
+    let mut set = match TriggerSet::start(&config, privileged) {
+        Ok(set) => set,
+        Err(error) => return fail(&error, None),
+    };
     let mut notes = String::new();
-    for spec in &config.triggers {
-        if let Err(error) = spec.check_privilege(privileged) {
-            return fail(&error, None);
+    for (spec, triggers, armed) in set.census() {
+        if spec.is_pattern() {
+            notes.push_str(&format!(
+                "# {spec}: matches {triggers} group(s) now, each armed once; groups that \
+                 appear later are armed when they do\n"
+            ));
+        } else if armed < triggers {
+            notes.push_str(&format!(
+                "# {spec}: the cgroup does not exist yet; it will be armed when it appears\n"
+            ));
         }
-        match Trigger::arm(spec.clone(), spec.path(&config.cgroup_mount)) {
-            Ok(_) => {}
-            Err(error)
-                if config.wait_for_cgroups
-                    && spec.cgroup.is_some()
-                    && error.exit == Exit::Unavailable =>
-            {
-                notes.push_str(&format!(
-                    "# {spec}: the cgroup does not exist yet; it will be armed when it appears\n"
-                ));
-            }
-            Err(error) => return fail(&error, None),
-        }
+    }
+    for (_, line) in set.take_pending() {
+        notes.push_str(&format!("# {}\n", line.as_str()));
     }
     print!(
         "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}",
         env!("CARGO_PKG_VERSION"),
-        config.triggers.len(),
+        set.triggers().iter().filter(|t| t.fd.is_some()).count(),
         config::render(&config)
     );
     ExitCode::SUCCESS
@@ -131,7 +133,10 @@ fn check(source: &Source) -> ExitCode {
 
 /// Reports `error` on stderr, and to syslog when it is reachable, and gives its status.
 fn fail(error: &Error, sink: Option<Sink>) -> ExitCode {
-    sink::write_stderr(&format!("psi-syslogd: {}", error.message));
+    sink::write_stderr(
+        Severity::LOG_ERR,
+        &format!("psi-syslogd: {}", error.message),
+    );
     if let Some(mut sink) = sink.filter(|sink| !sink.is_stderr()) {
         let line = message::error(error.exit.code(), &error.message);
         let _ = sink.deliver(Severity::LOG_ERR, &line);

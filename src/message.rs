@@ -8,7 +8,8 @@
 use std::fmt::{self, Write};
 
 use crate::pressure::{Hundredths, Reading};
-use crate::trigger::Spec;
+use crate::spec::Spec;
+use crate::trigger::Trigger;
 
 /// The longest body we send. RFC 3164 caps a whole datagram at 1024 bytes; the header
 /// (`<PRI>Mmm dd hh:mm:ss IDENT[PID]: `) takes at most about 70 of them.
@@ -137,9 +138,13 @@ impl Line {
             .field("avg300", reading.avg300)
     }
 
-    /// Appends ` cgroup=NAME`, `/` for system-wide: the last key of every trigger line.
-    pub fn cgroup(&mut self, spec: &Spec) -> &mut Line {
-        self.cgroup_path(spec.cgroup.as_deref().unwrap_or("/"))
+    /// Appends what ends every trigger line: ` name=NAME` when the trigger has one, then
+    /// ` cgroup=GROUP` (`/` for system-wide). A name needs no quoting (spec.rs checks it).
+    pub fn origin(&mut self, trigger: &Trigger) -> &mut Line {
+        if let Some(name) = &trigger.spec.name {
+            self.field("name", name);
+        }
+        self.cgroup_path(&trigger.cgroup)
     }
 
     /// Appends ` key=S.T`: a duration in seconds with one decimal.
@@ -238,12 +243,12 @@ fn needs_quotes(value: &str) -> bool {
 
 /// `event=pressure`: a real threshold crossing. `stall_us` is the growth of the
 /// kind's `total=` counter since this trigger's previous reading.
-pub fn pressure(spec: &Spec, reading: &Reading, stall_us: u64) -> Line {
+pub fn pressure(trigger: &Trigger, reading: &Reading, stall_us: u64) -> Line {
     let mut line = Line::event("pressure");
-    line.trigger(spec)
+    line.trigger(&trigger.spec)
         .averages(reading)
         .field("stall_us", stall_us)
-        .cgroup(spec);
+        .origin(trigger);
     line
 }
 
@@ -279,56 +284,76 @@ pub fn error(exit: i32, message: &str) -> Line {
 
 /// `event=lost`: the kernel reported an error on a trigger's descriptor; it is no longer
 /// watched.
-pub fn lost(spec: &Spec, reason: &str) -> Line {
+pub fn lost(trigger: &Trigger, reason: &str) -> Line {
     let mut line = Line::event("lost");
-    line.trigger(spec).text("reason", reason).cgroup(spec);
+    line.trigger(&trigger.spec)
+        .text("reason", reason)
+        .origin(trigger);
     line
 }
 
 /// `event=ongoing`: a reminder while an episode lasts, with the last reading's averages.
-pub fn ongoing(spec: &Spec, reading: &Reading, duration_us: u64, crossings: u64) -> Line {
+pub fn ongoing(trigger: &Trigger, duration_us: u64, crossings: u64) -> Line {
     let mut line = Line::event("ongoing");
-    line.trigger(spec)
-        .averages(reading)
+    line.trigger(&trigger.spec)
+        .averages(&trigger.last_reading)
         .seconds("duration_s", duration_us)
         .field("crossings", crossings)
-        .cgroup(spec);
+        .origin(trigger);
     line
 }
 
 /// `event=recovered`: no crossing for the quiet period; the episode is over.
-pub fn recovered(spec: &Spec, duration_us: u64, crossings: u64, peak_avg10: Hundredths) -> Line {
+pub fn recovered(
+    trigger: &Trigger,
+    duration_us: u64,
+    crossings: u64,
+    peak_avg10: Hundredths,
+) -> Line {
     let mut line = Line::event("recovered");
-    line.trigger(spec)
+    line.trigger(&trigger.spec)
         .seconds("duration_s", duration_us)
         .field("crossings", crossings)
         .field("peak_avg10", peak_avg10)
-        .cgroup(spec);
+        .origin(trigger);
     line
 }
 
-/// `event=rearmed`: a lost or awaited cgroup exists again and its trigger is armed.
-pub fn rearmed(spec: &Spec) -> Line {
-    let mut line = Line::event("rearmed");
-    line.trigger(spec).cgroup(spec);
+/// A line of only the trigger's keys: `rearmed` (a lost or awaited fixed cgroup exists
+/// again and its trigger is armed), `waiting` (the fixed cgroup does not exist yet),
+/// `armed` (a group that matches a pattern appeared and is armed), `removed` (a matched
+/// group is gone and its trigger closed).
+pub fn trigger_event(event: &str, trigger: &Trigger) -> Line {
+    let mut line = Line::event(event);
+    line.trigger(&trigger.spec).origin(trigger);
     line
 }
 
-/// `event=waiting`: the cgroup does not exist yet; the trigger is armed when it appears.
-pub fn waiting(spec: &Spec) -> Line {
-    let mut line = Line::event("waiting");
-    line.trigger(spec).cgroup(spec);
+/// `event=unarmed`: a group that matches a pattern could not be armed; `reason` says
+/// why and what happens next.
+pub fn unarmed(trigger: &Trigger, reason: &str) -> Line {
+    let mut line = Line::event("unarmed");
+    line.trigger(&trigger.spec)
+        .text("reason", reason)
+        .origin(trigger);
+    line
+}
+
+/// `event=warning`: something the daemon survives, but an operator should know.
+pub fn warning(text: &str) -> Line {
+    let mut line = Line::event("warning");
+    line.text("message", text);
     line
 }
 
 /// `event=status`: one trigger's state on SIGUSR1.
-pub fn status(spec: &Spec, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
+pub fn status(trigger: &Trigger, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
     let mut line = Line::event("status");
-    line.trigger(spec).field("state", state);
+    line.trigger(&trigger.spec).field("state", state);
     if let Some(reading) = reading {
         line.averages(reading);
     }
-    line.seconds("duration_s", duration_us).cgroup(spec);
+    line.seconds("duration_s", duration_us).origin(trigger);
     line
 }
 
@@ -359,9 +384,13 @@ pub fn reload_failed(reason: &str) -> Line {
 mod tests {
     use super::*;
 
+    fn trigger(spec: &str, cgroup: &str) -> Trigger {
+        let spec = std::rc::Rc::new(Spec::parse(spec).unwrap());
+        Trigger::waiting(spec, cgroup.to_string(), std::path::PathBuf::new())
+    }
+
     #[test]
     fn pressure_line_has_the_documented_keys_in_order() {
-        let spec = Spec::parse("memory:some:150000:1000000").unwrap();
         let reading = Reading {
             avg10: Hundredths(1234),
             avg60: Hundredths(310),
@@ -369,9 +398,37 @@ mod tests {
             total_us: 99,
         };
         assert_eq!(
-            pressure(&spec, &reading, 160_000).as_str(),
+            pressure(
+                &trigger("memory:some:150000:1000000", "/"),
+                &reading,
+                160_000
+            )
+            .as_str(),
             "event=pressure resource=memory kind=some threshold_us=150000 window_us=1000000 \
              avg10=12.34 avg60=3.10 avg300=0.80 stall_us=160000 cgroup=/"
+        );
+    }
+
+    /// `name=` goes just before `cgroup=`, which stays last; no other key moves.
+    #[test]
+    fn a_name_comes_just_before_the_cgroup() {
+        let named = trigger(
+            "memory:some:10%:2s:/system.slice/*.service severity=crit name=svc-mem",
+            "/system.slice/postgresql.service",
+        );
+        assert_eq!(
+            trigger_event("armed", &named).as_str(),
+            "event=armed resource=memory kind=some threshold_us=200000 window_us=2000000 \
+             name=svc-mem cgroup=/system.slice/postgresql.service"
+        );
+        let line = recovered(&named, 12_300_000, 4, Hundredths(4200));
+        assert!(
+            line.as_str().ends_with(
+                " duration_s=12.3 crossings=4 peak_avg10=42.00 name=svc-mem \
+                 cgroup=/system.slice/postgresql.service"
+            ),
+            "{}",
+            line.as_str()
         );
     }
 

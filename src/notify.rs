@@ -27,10 +27,13 @@ impl Notifier {
         ) {
             Ok(notifier) => Some(notifier),
             Err(e) => {
-                crate::sink::write_stderr(&format!(
-                    "psi-syslogd: cannot use NOTIFY_SOCKET={path:?} ({e}); running without \
+                crate::sink::write_stderr(
+                    syslog::Severity::LOG_WARNING,
+                    &format!(
+                        "psi-syslogd: cannot use NOTIFY_SOCKET={path:?} ({e}); running without \
                      readiness notification"
-                ));
+                    ),
+                );
                 None
             }
         }

@@ -1,7 +1,57 @@
-//! Reading a pressure file (`some avg10=0.55 avg60=3.09 avg300=1.20 total=4597382`) and
-//! deciding from two readings whether a trigger's notification was a real crossing.
+//! A pressure file: which resource it reports on, its two lines (`some`, `full`), how
+//! one is read (`some avg10=0.55 avg60=3.09 avg300=1.20 total=4597382`), and deciding
+//! from two readings whether a trigger's notification was a real crossing.
 
-use crate::trigger::Stall;
+/// What a pressure file reports on: /proc/pressure/RESOURCE, or RESOURCE.pressure in a
+/// cgroup v2 group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Cpu,
+    Memory,
+    Io,
+    Irq,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 4] = [Resource::Cpu, Resource::Memory, Resource::Io, Resource::Irq];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::Cpu => "cpu",
+            Resource::Memory => "memory",
+            Resource::Io => "io",
+            Resource::Irq => "irq",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == text)
+    }
+}
+
+/// Which line of a pressure file: some tasks stalled, or all non-idle tasks stalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stall {
+    Some,
+    Full,
+}
+
+impl Stall {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stall::Some => "some",
+            Stall::Full => "full",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Stall> {
+        match text {
+            "some" => Some(Stall::Some),
+            "full" => Some(Stall::Full),
+            _ => None,
+        }
+    }
+}
 
 /// One line of a pressure file. Averages are kept in hundredths of a percent, exactly
 /// as the kernel prints them (`%lu.%02lu`), so nothing is lost to floating point.

@@ -6,8 +6,7 @@ use std::path::Path;
 
 use crate::cgroup;
 use crate::error::{Error, Exit};
-use crate::pressure;
-use crate::trigger::{Resource, Stall};
+use crate::pressure::{self, Resource, Stall};
 
 /// The table for the system and for each of `cgroups` (names as /proc/PID/cgroup gives
 /// them, or full paths). Resources the kernel does not report (irq, often) are left out.

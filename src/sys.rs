@@ -145,17 +145,67 @@ pub fn inotify_add_watch(fd: BorrowedFd<'_>, path: &CStr, mask: u32) -> io::Resu
     syscall!(inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), mask))
 }
 
-/// Reads and discards everything queued on a non-blocking descriptor.
-pub fn drain(fd: BorrowedFd<'_>) {
-    let mut buffer = [0u8; 4096];
-    loop {
-        // SAFETY: the pointer and length describe `buffer`, which outlives the call.
-        let result =
-            unsafe { libc::read(fd.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };
-        if result <= 0 {
-            return;
-        }
+/// Stops watching `wd`.
+pub fn inotify_rm_watch(fd: BorrowedFd<'_>, wd: i32) -> io::Result<()> {
+    // SAFETY: no memory arguments.
+    syscall!(inotify_rm_watch(fd.as_raw_fd(), wd)).map(|_| ())
+}
+
+/// One `read(2)` into `buffer`.
+pub fn read(fd: BorrowedFd<'_>, buffer: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the pointer and length describe `buffer`, which outlives the call.
+    let read = syscall!(read(
+        fd.as_raw_fd(),
+        buffer.as_mut_ptr().cast(),
+        buffer.len()
+    ))?;
+    Ok(read as usize)
+}
+
+/// Raises the soft limit on open descriptors to the hard limit; returns both limits as
+/// they were, or `None` when the soft limit was already the hard one.
+pub fn raise_descriptor_limit() -> io::Result<Option<(u64, u64)>> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a live local of the type getrlimit writes.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut limit))?;
+    if limit.rlim_cur >= limit.rlim_max {
+        return Ok(None);
     }
+    let was = (widen(limit.rlim_cur), widen(limit.rlim_max));
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: `limit` is a live local of the type setrlimit reads.
+    syscall!(setrlimit(libc::RLIMIT_NOFILE, &limit))?;
+    Ok(Some(was))
+}
+
+/// `rlim_t` is 32 bits on some targets (armv7 glibc) and 64 on most.
+#[allow(clippy::useless_conversion)]
+fn widen(limit: libc::rlim_t) -> u64 {
+    u64::from(limit)
+}
+
+/// The soft and hard limits on open descriptors.
+pub fn descriptor_limit() -> io::Result<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a live local of the type getrlimit writes.
+    syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut limit))?;
+    Ok((widen(limit.rlim_cur), widen(limit.rlim_max)))
+}
+
+/// The device and inode of an open descriptor (fstat), to recognise it by the
+/// `DEV:INODE` systemd puts in `JOURNAL_STREAM`.
+pub fn device_and_inode(fd: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    // SAFETY: `stat` is plain old data; all-zero is a valid value for it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `stat` is a live local of the type fstat writes.
+    syscall!(fstat(fd.as_raw_fd(), &mut stat))?;
+    Ok((stat.st_dev as u64, stat.st_ino as u64))
 }
 
 /// A unix stream socket connected to `path` without ever blocking: it is non-blocking

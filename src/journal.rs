@@ -21,7 +21,7 @@ pub const ENTRY_CAPACITY: usize = 4096;
 
 /// The `MESSAGE_ID` of each event type: fixed forever, so that journal catalogs and
 /// queries can name an event without matching text. Listed in the man page.
-pub const MESSAGE_IDS: [(&str, &str); 13] = [
+pub const MESSAGE_IDS: [(&str, &str); 17] = [
     ("start", "e87fd34ddfbb402b9b08ad6f5787dd5f"),
     ("stop", "06b14f3b5ada4b9591d5f261c61d448d"),
     ("error", "d96a2d6946f14884b3098d50f2ac971d"),
@@ -35,6 +35,10 @@ pub const MESSAGE_IDS: [(&str, &str); 13] = [
     ("status", "e4553dfb382048b598bc17aed064de20"),
     ("heartbeat", "41c94fad5b7945b6bd633ae5c05571fb"),
     ("waiting", "e5c897a45d68433fbd6866f9b1aaecc6"),
+    ("armed", "3d8e6b91ab394ea9929d37f7bedb1183"),
+    ("removed", "941ab90b48a04bd98e8658898cfd049b"),
+    ("unarmed", "65a0ec8b41ea4814a0e253da88e09629"),
+    ("warning", "3d4d1b5c0c83415fa16491f2fb67ef5c"),
 ];
 /// For an event type this table does not know yet.
 pub const OTHER_MESSAGE_ID: &str = "37f27805402d466f87bd97f0fdc57b5d";

@@ -2,35 +2,55 @@
 //! asked for, as a table. The stats reader the seed's `psi` tool was.
 
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::cgroup;
 use crate::error::{Error, Exit};
+use crate::pattern::Pattern;
 use crate::pressure::{self, Resource, Stall};
 
 /// The table for the system and for each of `cgroups` (names as /proc/PID/cgroup gives
-/// them, or full paths). Resources the kernel does not report (irq, often) are left out.
+/// them, or full paths; a pattern stands for every group it matches now). Resources
+/// the kernel does not report (irq, often) are left out.
 pub fn table(cgroups: &[String]) -> Result<String, Error> {
-    let mut sources = vec![("/".to_string(), "/proc/pressure".into())];
+    // Each source: its name, its directory, and whether it must exist (a group a
+    // pattern matched may be gone by the time it is read).
+    let mut sources = vec![("/".to_string(), PathBuf::from("/proc/pressure"), true)];
     if !cgroups.is_empty() {
         let mount = cgroup::find_mount()
             .map_err(|e| Error::new(Exit::Unavailable, format!("cannot print cgroups: {e}")))?;
         for given in cgroups {
-            let name = cgroup::relative_name(given, &mount).map_err(|why| {
-                Error::new(Exit::Usage, format!("invalid --cgroup '{given}': {why}"))
-            })?;
-            let dir = match &name {
-                Some(name) => mount.join(name.trim_start_matches('/')),
-                None => mount.clone(),
+            let invalid =
+                |why: String| Error::new(Exit::Usage, format!("invalid --cgroup '{given}': {why}"));
+            let name = cgroup::relative_name(given, &mount).map_err(invalid)?;
+            let Some(name) = name else {
+                sources.push(("/".into(), mount.clone(), true));
+                continue;
             };
-            sources.push((name.unwrap_or_else(|| "/".into()), dir));
+            let pattern = Pattern::parse(&name).map_err(invalid)?;
+            if let Some(group) = pattern.fixed_group() {
+                sources.push((
+                    group.clone(),
+                    mount.join(group.trim_start_matches('/')),
+                    true,
+                ));
+                continue;
+            }
+            // A pattern: every group it matches now (none is no error: it lists nothing).
+            let matches = pattern.matches(&mount).map_err(|e| {
+                Error::new(
+                    Exit::OsError,
+                    format!("cannot list the groups of --cgroup '{given}': {e}"),
+                )
+            })?;
+            sources.extend(matches.into_iter().map(|m| (m.cgroup, m.dir, false)));
         }
     }
     let mut text = format!(
         "{:<8} {:<5} {:>7} {:>7} {:>7} {:>16}  CGROUP\n",
         "RESOURCE", "KIND", "AVG10", "AVG60", "AVG300", "TOTAL_US"
     );
-    for (name, dir) in &sources {
+    for (name, dir, required) in &sources {
         let mut found = false;
         for resource in Resource::ALL {
             let file = if name == "/" && dir == Path::new("/proc/pressure") {
@@ -57,7 +77,7 @@ pub fn table(cgroups: &[String]) -> Result<String, Error> {
                 }
             }
         }
-        if !found {
+        if !found && *required {
             let hint = if name == "/" {
                 "PSI is not available: the kernel needs CONFIG_PSI=y (and psi=1 at boot when \
                  CONFIG_PSI_DEFAULT_DISABLED=y)"

@@ -135,6 +135,35 @@ impl Spec {
             )
         };
         let (trigger, options) = split_options(text);
+        let mut severity = Level::Warning;
+        let mut name = None;
+        let mut seen = Vec::new();
+        for option in options {
+            let (key, value) = option.split_once('=').unwrap_or((option, ""));
+            if seen.contains(&key) {
+                return Err(bad(format!("'{key}=' is given twice")));
+            }
+            seen.push(key);
+            match key {
+                "severity" => {
+                    severity = Level::parse(value).ok_or_else(|| {
+                        bad(format!(
+                            "unknown severity '{value}' (use emerg, alert, crit, err, warning, \
+                             notice, info or debug)"
+                        ))
+                    })?;
+                }
+                "name" => {
+                    check_name(value).map_err(bad)?;
+                    name = Some(value.to_string());
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "unknown option '{option}' (use severity=LEVEL or name=NAME)"
+                    )));
+                }
+            }
+        }
         // The cgroup, last, may itself contain ':'.
         let fields: Vec<&str> = trigger.splitn(5, ':').collect();
         let (resource, stall, threshold, window, cgroup) = match fields[..] {
@@ -187,43 +216,15 @@ impl Spec {
                 )));
             }
         };
-        let mut spec = Spec {
+        Ok(Spec {
             resource,
             stall,
             threshold_us,
             window_us,
             cgroup,
-            severity: Level::Warning,
-            name: None,
-        };
-        let mut seen = Vec::new();
-        for option in options {
-            let (key, value) = option.split_once('=').unwrap_or((option, ""));
-            if seen.contains(&key) {
-                return Err(bad(format!("'{key}=' is given twice")));
-            }
-            seen.push(key);
-            match key {
-                "severity" => {
-                    spec.severity = Level::parse(value).ok_or_else(|| {
-                        bad(format!(
-                            "unknown severity '{value}' (use emerg, alert, crit, err, warning, \
-                             notice, info or debug)"
-                        ))
-                    })?;
-                }
-                "name" => {
-                    check_name(value).map_err(bad)?;
-                    spec.name = Some(value.to_string());
-                }
-                _ => {
-                    return Err(bad(format!(
-                        "unknown option '{option}' (use severity=LEVEL or name=NAME)"
-                    )));
-                }
-            }
-        }
-        Ok(spec)
+            severity,
+            name,
+        })
     }
 
     /// Whether `other` asks the kernel for the same trigger on the same groups, whatever
@@ -291,10 +292,16 @@ impl Spec {
     }
 }
 
-/// Splits the trailing `key=value` options off a spec. An option is a last
-/// whitespace-separated word that begins with a lowercase key and `=`; a cgroup path
-/// may hold spaces, so only such words count (`/a b` stays one path).
+/// Splits the `key=value` options off a spec. Only the cgroup, the fifth field, may hold
+/// white space (`/a b` is one path); so without a cgroup everything after the first
+/// white space is options, and with one, the options are the last words that begin
+/// with a lowercase key and `=`.
 fn split_options(text: &str) -> (&str, Vec<&str>) {
+    let head = text.split(char::is_whitespace).next().unwrap_or("");
+    if head.split(':').count() <= 4 {
+        let options = text[head.len()..].split_whitespace().collect();
+        return (head, options);
+    }
     let mut trigger = text;
     let mut options = Vec::new();
     while let Some((rest, last)) = trigger.rsplit_once(char::is_whitespace) {
@@ -477,7 +484,7 @@ mod tests {
             ("memory:most:1:2s", "unknown kind 'most'"),
             ("irq:some:1ms:2s", "irq pressure has only a 'full' line"),
             ("cpu:some:1ms:", "window '' is not a duration"),
-            ("cpu:some:1ms:2 s", "window '2 s' is not a duration"),
+            ("cpu:some:1ms:2 s", "unknown option 's'"),
             ("cpu:some:1ms:-2s", "window '-2s' is not a duration"),
             ("cpu:some:1ms:+2s", "window '+2s' is not a duration"),
             ("cpu:some:1ms:2m", "window '2m' is not a duration"),

@@ -110,6 +110,9 @@ impl TriggerSet {
             raised_limit: false,
             pending: Vec::new(),
         };
+        // The watcher first: when the triggers take every descriptor there is, it still
+        // has its own, and a starved set still notices groups come and go.
+        set.open_watcher(&config.triggers);
         let (entries, triggers, _) = set.arm_specs(&config.triggers, &mut Vec::new())?;
         set.entries = entries;
         set.triggers = triggers;
@@ -270,6 +273,7 @@ impl TriggerSet {
             std::mem::replace(&mut self.wait_for_cgroups, config.wait_for_cgroups),
             std::mem::replace(&mut self.cgroup_mount, config.cgroup_mount.clone()),
         );
+        self.open_watcher(&config.triggers);
         let mut old = std::mem::take(&mut self.triggers);
         let (entries, triggers, kept) = match self.arm_specs(&config.triggers, &mut old) {
             Ok(armed) => armed,
@@ -425,18 +429,7 @@ impl TriggerSet {
                 Ok(None)
             }
             Err(refusal) if matches!(refusal.errno, Some(libc::EMFILE | libc::ENFILE)) => {
-                self.starved = true;
-                if !self.starvation_said {
-                    self.starvation_said = true;
-                    let reason = format!(
-                        "{}; this group, and any other that finds no descriptor, is armed as \
-                         soon as one frees",
-                        refusal.error.message
-                    );
-                    let group = Trigger::waiting(Rc::clone(spec), cgroup, PathBuf::new());
-                    let line = message::unarmed(&group, &reason);
-                    self.pending.push((Severity::LOG_WARNING, line));
-                }
+                self.starving(spec, cgroup, &refusal.error.message);
                 Ok(None)
             }
             Err(refusal) => Err(refusal),
@@ -535,9 +528,14 @@ impl TriggerSet {
                     complete &= scan.complete;
                     self.arm_new_matches(index, scan.matches, sink);
                 }
+                // Listing a directory takes a descriptor too.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    let why = scan_error(&spec, &self.cgroup_mount, &e).message;
+                    self.starving(&spec, pattern_text(&spec), &why);
+                }
                 Err(e) => {
                     let error = scan_error(&spec, &self.cgroup_mount, &e);
-                    let text = format!("{}; groups that appear there are not armed", error);
+                    let text = format!("{error}; groups that appear there are not armed");
                     self.pending
                         .push((Severity::LOG_WARNING, message::warning(&text)));
                 }
@@ -663,6 +661,30 @@ impl TriggerSet {
         }
     }
 
+    /// Makes the inotify instance if some spec has a cgroup and there is none yet; a
+    /// failure is said by the rescan that needs it.
+    fn open_watcher(&mut self, specs: &[Spec]) {
+        if self.watcher.is_none() && specs.iter().any(|spec| spec.cgroup.is_some()) {
+            self.watcher = Watcher::new().ok();
+        }
+    }
+
+    /// Says, once until it ends, that descriptors ran out.
+    fn starving(&mut self, spec: &Rc<Spec>, cgroup: String, why: &str) {
+        self.starved = true;
+        if self.starvation_said {
+            return;
+        }
+        self.starvation_said = true;
+        let reason = format!(
+            "{why}; this group, and any other that finds no descriptor, is armed as soon as \
+             one frees"
+        );
+        let group = Trigger::waiting(Rc::clone(spec), cgroup, PathBuf::new());
+        self.pending
+            .push((Severity::LOG_WARNING, message::unarmed(&group, &reason)));
+    }
+
     /// `event=waiting` for every fixed group that is awaited.
     fn say_waiting(&mut self) {
         for trigger in self
@@ -725,6 +747,11 @@ fn log_action(trigger: &Trigger, action: Action, sink: &mut Sink) {
         ),
     };
     sink.emit(severity, &line);
+}
+
+/// The pattern as written, for a line that is about no single group.
+fn pattern_text(spec: &Spec) -> String {
+    spec.cgroup.clone().unwrap_or_else(|| "/".into())
 }
 
 /// A pattern's directories could not be listed.

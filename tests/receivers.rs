@@ -672,3 +672,92 @@ fn journald_stores_and_the_follow_script_acts() {
         }
     }
 }
+
+/// rsyslog with packaging/rsyslog/page.conf: a trigger given `severity=crit` is stored
+/// at crit and pages; a warning trigger that crosses just the same does not page.
+#[test]
+fn rsyslog_pages_on_crit_lines_only() {
+    let _lock = exclusive();
+    let root = rsyslog_root();
+    let dir = scratch_dir("rsyslog-page");
+    let socket = dir.join("log.sock");
+    let pages = dir.join("pages");
+    let pager = alert_command(&dir, &pages);
+    fs::create_dir_all(dir.join("work")).unwrap();
+    let config = format!(
+        r#"global(workDirectory="{work}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{socket}" CreatePath="on")
+template(name="TestAll" type="string"
+         string="%syslogseverity-text% %programname% %procid%|%msg:2:$%\n")
+action(type="omfile" file="{all}" template="TestAll")
+{page}
+"#,
+        work = dir.join("work").display(),
+        socket = socket.display(),
+        all = dir.join("all.log").display(),
+        page = shipped(
+            "rsyslog/page.conf",
+            &[("/usr/local/sbin/psi-page", pager.to_str().unwrap())],
+        ),
+    );
+    fs::write(dir.join("rsyslog.conf"), config).unwrap();
+    let mut rsyslog = rsyslogd("rsyslogd", &root, &dir.join("rsyslog.conf"));
+    wait_for_path(&socket, Duration::from_secs(10));
+    let daemon = Command::new(BIN)
+        .args(["-t", CPU_TRIGGER, "-t"])
+        .arg(format!("{CPU_TRIGGER} severity=crit name=page-me"))
+        .args(["--repeat", "0", "--socket"])
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn psi-syslogd");
+    struct Stop(Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let daemon = Stop(daemon);
+    let pid = daemon.0.id();
+    let all = dir.join("all.log");
+    wait_for_line(
+        &all,
+        |l| l.contains("|event=start "),
+        Duration::from_secs(10),
+    )
+    .expect("the start line reached rsyslog");
+    let load = CpuLoad::start(4);
+    let page = wait_for_line(&pages, |l| is_event(l, "pressure", pid), PRESSURE_TIMEOUT)
+        .unwrap_or_else(|| panic!("no page; rsyslog stored:\n{}", read(&all)));
+    // Both triggers cross under the same load; only the crit one pages.
+    wait_for_line(
+        &all,
+        |l| l.starts_with("warning ") && l.contains("|event=pressure ") && !l.contains("name="),
+        PRESSURE_TIMEOUT,
+    )
+    .unwrap_or_else(|| panic!("the warning trigger did not cross:\n{}", read(&all)));
+    drop(load);
+    drop(daemon);
+    rsyslog.assert_running();
+    assert!(
+        page.contains(&format!(" psi-syslogd[{pid}] daemon.crit: event=pressure ")),
+        "{page}"
+    );
+    for line in read(&pages).lines() {
+        assert!(
+            line.contains(" daemon.crit: ") && line.contains(" name=page-me "),
+            "paged for a line that is not crit: {line}"
+        );
+    }
+    let stored = read(&all);
+    assert!(
+        stored
+            .lines()
+            .filter(|l| l.contains("name=page-me"))
+            .all(|l| l.starts_with(&format!("crit psi-syslogd {pid}|event=pressure "))),
+        "{stored}"
+    );
+}

@@ -27,9 +27,9 @@ install -d "$root/usr/share/man/man8"
 gzip -9n <man/psi-syslogd.8 >"$root/usr/share/man/man8/psi-syslogd.8.gz"
 install -D -m 0644 packaging/debian/copyright "$doc/copyright"
 gzip -9n <packaging/debian/changelog >"$doc/changelog.gz"
-for example in rsyslog/alert.conf rsyslog/forward.conf rsyslog/central.conf \
+for example in rsyslog/alert.conf rsyslog/page.conf rsyslog/forward.conf rsyslog/central.conf \
     syslog-ng/psi-syslogd.conf syslog-ng/alert.conf \
-    journald/psi-syslogd-follow journald/psi-syslogd-alert.service \
+    journald/psi-syslogd-follow journald/psi-syslogd-alert.service journald/psi-syslogd-page.service \
     busybox/psi-syslogd-logread openrc/psi-syslogd sysvinit/psi-syslogd inittab; do
     # Examples are documentation: not executable (copy them where they are used).
     install -D -m 0644 "packaging/$example" "$doc/examples/$example"

@@ -251,6 +251,11 @@ crossings_status=0
 unshare --user --map-root-user --net \
   bash tests/bench/crossings.sh "$work" "$static" "$release" "${repeat[@]}" || crossings_status=$?
 
+# ---- cgroup patterns: 1000 matched groups, and 10 / 100 / 1000 instances -----------------
+echo "footprint: cgroup patterns (1000 matched groups)" >&2
+instances_status=0
+bash tests/bench/instances.sh "$work" "$static" || instances_status=$?
+
 # ---- the peer, side by side -------------------------------------------------------------
 idle_calls=$(strace_calls "$work/idle-static-3.strace" | awk '{ print $1 }')
 row "peer: system calls in 10 s idle" "$peer_calls (${peer_detail# }) vs daemon $idle_calls" "-" \
@@ -279,4 +284,8 @@ cat "$rows"
 if [ "$crossings_status" != 0 ]; then
   echo "footprint: the per-crossing half (crossings.sh) failed with status $crossings_status" >&2
   exit "$crossings_status"
+fi
+if [ "$instances_status" != 0 ]; then
+  echo "footprint: the cgroup-pattern part (instances.sh) failed with status $instances_status" >&2
+  exit "$instances_status"
 fi

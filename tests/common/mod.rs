@@ -114,11 +114,6 @@ impl Receiver {
         &self.received
     }
 
-    /// Everything that arrives within `duration`.
-    pub fn collect_for(&mut self, duration: Duration) -> &[String] {
-        self.listen_for(duration)
-    }
-
     /// One datagram within the read timeout, kept in `received`.
     fn receive_one(&mut self) -> Option<String> {
         let mut buffer = [0u8; 4096];

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ fn cpu_pressure_is_logged_to_the_syslog_socket() {
     let mut receiver = Receiver::new("cpu");
     let daemon = Daemon::spawn(&["-t", "cpu:some:50000:2s", "--socket", receiver.path_str()]);
     let start = receiver
-        .wait_for(is_start, Duration::from_secs(5))
+        .wait_for(is_start, Duration::from_secs(10))
         .expect("start line");
     // daemon.info = 3 * 8 + 6
     assert_header(&start, 30, daemon.pid());
@@ -39,7 +40,7 @@ fn cpu_pressure_is_logged_to_the_syslog_socket() {
     let crossing = receiver
         .wait_for(
             |m| body(m).starts_with("event=pressure "),
-            Duration::from_secs(15),
+            Duration::from_secs(30),
         )
         .unwrap_or_else(|| panic!("no crossing under CPU load: {:?}", receiver.received));
     // daemon.warning = 3 * 8 + 4
@@ -86,13 +87,13 @@ fn io_pressure_is_logged() {
     let mut receiver = Receiver::new("io");
     let _daemon = Daemon::spawn(&["-t", "io:some:100000:2s", "--socket", receiver.path_str()]);
     receiver
-        .wait_for(is_start, Duration::from_secs(5))
+        .wait_for(is_start, Duration::from_secs(10))
         .expect("start line");
     let _load = IoLoad::start();
     let crossing = receiver
         .wait_for(
             |m| body(m).starts_with("event=pressure "),
-            Duration::from_secs(15),
+            Duration::from_secs(30),
         )
         .unwrap_or_else(|| panic!("no crossing under O_DSYNC writes: {:?}", receiver.received));
     assert!(
@@ -103,30 +104,116 @@ fn io_pressure_is_logged() {
     );
 }
 
+/// The kernel notifies new unprivileged triggers spuriously (shared/NOTES.md): seen on
+/// the system-wide files of an idle machine, and on a group whose tasks stalled until
+/// just before the trigger was armed (its averaged counters lag the live ones by up to
+/// 2 s; seen here: a notification 0.5 s after arming, with no growth at all). Ten
+/// seconds of silence from both kinds, made so that outside load cannot break it:
+///
+/// - On a group that had four busy loops until a moment ago and is empty now, the stall
+///   stays zero whatever runs elsewhere, so every notification is spurious and nothing
+///   may be logged. The test arms the same trigger itself and says how many spurious
+///   notifications the kernel sent it.
+/// - System-wide, a busy machine has real crossings. Each logged one must be real: at
+///   least the threshold of stall, and all of them together no more than the stall the
+///   kernel counted while the daemon ran. On a quiet machine that means none.
 #[test]
-fn a_quiet_machine_logs_no_crossing_in_ten_seconds() {
+fn no_false_crossing_is_logged_in_ten_seconds() {
     let _lock = exclusive();
+    let group = TestCgroup::create("quiet");
+    let load = CpuLoad::start_in(&group, 4);
+    wait_until(
+        "a second of stall in the group",
+        Duration::from_secs(30),
+        || group.some_total_us("cpu") >= 1_000_000,
+    );
+    drop(load);
+    let group_stall = group.some_total_us("cpu");
+    let probe = KernelProbe::arm(&group.dir.join("cpu.pressure"), 100_000, 2_000_000);
+    let system_wide = [
+        ("cpu", Path::new("/proc/pressure/cpu")),
+        ("memory", Path::new("/proc/pressure/memory")),
+    ];
+    let stall_before: Vec<u64> = system_wide
+        .iter()
+        .map(|(_, path)| pressure_total_us(path, "some"))
+        .collect();
     let mut receiver = Receiver::new("idle");
-    // The trigger NOTES.md saw notify spuriously at 0.6 s and 2.6 s after arming.
     let daemon = Daemon::spawn(&[
+        "-t",
+        &group.spec("cpu:some:100000:2000000"),
+        "-t",
+        &group.spec("memory:some:100000:2s"),
         "-t",
         "cpu:some:100000:2000000",
         "-t",
         "memory:some:100000:2s",
+        "--repeat",
+        "0",
         "--socket",
         receiver.path_str(),
     ]);
     receiver
-        .wait_for(is_start, Duration::from_secs(5))
+        .wait_for(is_start, Duration::from_secs(10))
         .expect("start line");
-    let received = receiver.collect_for(Duration::from_secs(10)).to_vec();
-    let crossings: Vec<&String> = received.iter().filter(|m| !is_start(m)).collect();
-    assert!(
-        crossings.is_empty(),
-        "logged on a quiet machine: {crossings:?}"
-    );
+    // The fixed duration is the subject: ten seconds in which nothing false is logged.
+    let received = receiver.listen_for(Duration::from_secs(10)).to_vec();
     let (status, _) = daemon.stop_with(libc::SIGTERM);
     assert!(status.success());
+    let stall_after: Vec<u64> = system_wide
+        .iter()
+        .map(|(_, path)| pressure_total_us(path, "some"))
+        .collect();
+    let (notifications, spurious) = probe.finish();
+    eprintln!(
+        "the kernel notified a trigger on the emptied group {notifications} time(s), \
+         {spurious} of them spurious"
+    );
+    assert_eq!(
+        group.some_total_us("cpu"),
+        group_stall,
+        "the emptied group stalled"
+    );
+
+    let lines: Vec<&String> = received.iter().filter(|m| !is_start(m)).collect();
+    let in_group: Vec<&&String> = lines
+        .iter()
+        .filter(|m| m.ends_with(&format!("cgroup={}", group.name)))
+        .collect();
+    assert!(
+        in_group.is_empty(),
+        "logged for an empty group: {in_group:?}"
+    );
+    for (index, (resource, _)) in system_wide.iter().enumerate() {
+        let crossings: Vec<&&String> = lines
+            .iter()
+            .filter(|m| m.contains(&format!("event=pressure resource={resource} ")))
+            .collect();
+        let mut logged_stall = 0;
+        for crossing in &crossings {
+            let stall = number(crossing, "stall_us");
+            assert!(stall >= 100_000, "not a real crossing: {crossing}");
+            logged_stall += stall;
+        }
+        let counted = stall_after[index] - stall_before[index];
+        assert!(
+            logged_stall <= counted,
+            "{resource}: {logged_stall} us of stall logged, the kernel counted {counted} us: \
+             {crossings:?}"
+        );
+        eprintln!(
+            "{resource}: {} real crossing(s) system-wide, {counted} us of stall",
+            crossings.len()
+        );
+    }
+    assert_eq!(
+        lines.len(),
+        lines
+            .iter()
+            .filter(|m| is_event(m, "pressure") && m.ends_with("cgroup=/"))
+            .count(),
+        "only system-wide crossings: {lines:?}"
+    );
 }
 
 #[test]
@@ -147,7 +234,7 @@ fn privileged_short_windows_arm_in_a_user_namespace() {
         "0",
     ]));
     let start = receiver
-        .wait_for(is_start, Duration::from_secs(5))
+        .wait_for(is_start, Duration::from_secs(10))
         .unwrap_or_else(|| panic!("no start line: {:?}", receiver.received));
     assert!(
         body(&start).contains("specs=memory:some:150000:1000000,cpu:some:10000:100000"),
@@ -193,7 +280,7 @@ fn sigterm_and_sigint_log_stop_and_exit_zero() {
         let mut receiver = Receiver::new("stop");
         let daemon = Daemon::spawn(&["-t", "memory:some:10%:2s", "--socket", receiver.path_str()]);
         receiver
-            .wait_for(is_start, Duration::from_secs(5))
+            .wait_for(is_start, Duration::from_secs(10))
             .expect("start line");
         let pid = daemon.pid();
         let (status, stderr) = daemon.stop_with(signal);
@@ -201,7 +288,7 @@ fn sigterm_and_sigint_log_stop_and_exit_zero() {
         let stop = receiver
             .wait_for(
                 |m| body(m).starts_with("event=stop"),
-                Duration::from_secs(5),
+                Duration::from_secs(10),
             )
             .unwrap_or_else(|| panic!("{name}: no stop line: {:?}", receiver.received));
         assert_header(&stop, 30, pid);
@@ -213,7 +300,7 @@ fn sigterm_and_sigint_log_stop_and_exit_zero() {
 fn stderr_mode_writes_the_same_lines() {
     let _lock = exclusive();
     let daemon = Daemon::spawn(&["-t", "io:full:15%:2s", "--stderr"]);
-    std::thread::sleep(Duration::from_millis(500));
+    daemon.wait_for_stderr(|e| e.contains("event=start "), Duration::from_secs(10));
     let (status, stderr) = daemon.stop_with(libc::SIGTERM);
     assert!(status.success());
     let lines: Vec<&str> = stderr.lines().collect();
@@ -241,7 +328,7 @@ fn facility_and_ident_reach_the_header() {
         "psi-test",
     ]);
     let start = receiver
-        .wait_for(is_start, Duration::from_secs(5))
+        .wait_for(is_start, Duration::from_secs(10))
         .expect("start line");
     // local3.info = 19 * 8 + 6
     assert!(start.starts_with("<158>"), "{start}");

@@ -27,22 +27,25 @@ packages=(
 )
 
 export DEBIAN_FRONTEND=noninteractive
+# Other package installs may run at the same time (CI steps, other test runs): wait
+# for the dpkg lock instead of failing at once.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$package")
 done
 if ((${#missing[@]})); then
-  apt-get update
-  apt-get install -y --no-install-recommends "${missing[@]}"
+  "${apt[@]}" update
+  "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
 fi
 
 if [ ! -x "$RSYSLOG_ROOT/usr/sbin/rsyslogd" ]; then
   download=$(mktemp -d)
   trap 'rm -rf "$download"' EXIT
-  (cd "$download" && apt-get download -o APT::Sandbox::User=root rsyslog) || {
-    apt-get update
-    (cd "$download" && apt-get download -o APT::Sandbox::User=root rsyslog)
+  (cd "$download" && "${apt[@]}" download -o APT::Sandbox::User=root rsyslog) || {
+    "${apt[@]}" update
+    (cd "$download" && "${apt[@]}" download -o APT::Sandbox::User=root rsyslog)
   }
   rm -rf "$RSYSLOG_ROOT"
   mkdir -p "$RSYSLOG_ROOT"

@@ -362,7 +362,8 @@ fn load_in_a_matched_group_is_logged_at_its_severity_and_load_in_a_sibling_is_no
     // Busy loops in the unmatched sibling: no trigger there, so nothing is logged.
     let load = CpuLoad::start(4);
     tree.adopt("other.slice", &load.pids());
-    let quiet = receiver.collect_for(Duration::from_secs(6)).to_vec();
+    // The subject is a span of time: six seconds of load where no trigger is.
+    let quiet = receiver.listen_for(Duration::from_secs(6)).to_vec();
     let crossings: Vec<&String> = quiet.iter().filter(|m| is_event(m, "pressure")).collect();
     assert!(crossings.is_empty(), "{crossings:?}");
 
@@ -711,7 +712,12 @@ fn descriptors_running_out_are_said_once_and_groups_armed_as_room_frees() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    receiver.collect_for(Duration::from_millis(500));
+    let armed = |received: &[String]| received.iter().filter(|m| is_event(m, "armed")).count();
+    assert!(
+        receiver.wait_until(|received| armed(received) >= 5, Duration::from_secs(10)),
+        "{:?}",
+        receiver.received
+    );
     let armed_lines = receiver
         .received
         .iter()

@@ -24,7 +24,7 @@ const PACKAGING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging");
 const CPU_TRIGGER: &str = "cpu:some:50000:2s";
 
 /// How long a crossing may take to reach the receiver and its alert command.
-const PRESSURE_TIMEOUT: Duration = Duration::from_secs(20);
+const PRESSURE_TIMEOUT: Duration = Duration::from_secs(40);
 
 /// Where tests/deps.sh unpacks rsyslog (it conflicts with syslog-ng-core as a package).
 fn rsyslog_root() -> PathBuf {
@@ -172,11 +172,31 @@ fn send_impostor(socket: &Path) {
     assert!(status.success(), "logger failed: {status}");
 }
 
-/// Every line of an alert command's output is an event=pressure of `pid`.
+/// The line a test sends, until the alert command has it, to know that a follower
+/// (`logread -f`, `journalctl --follow`) reads the log before the daemon starts: a
+/// follower starts at the end of the log, and on a busy machine the daemon's first
+/// `event=pressure` may come at once.
+const ATTACH_MARKER: &str = "event=pressure attach-marker=1";
+
+/// Shell lines for a namespace script: send ATTACH_MARKER as psi-syslogd (with `logger
+/// ARGS`) every 100 ms until the alert command `$ALERTS` has it.
+fn attach_follower(logger_args: &str) -> String {
+    format!(
+        r#"
+        until grep -qs 'attach-marker=1' "$ALERTS"; do
+            logger {logger_args} -i -t psi-syslogd -p daemon.warning "{ATTACH_MARKER}"
+            sleep 0.1
+        done
+"#
+    )
+}
+
+/// Every line of an alert command's output is an event=pressure of `pid` (or the
+/// test's ATTACH_MARKER).
 fn assert_alerts_only_pressure(alerts: &Path, pid: u32) {
     let text = read(alerts);
     assert!(!text.is_empty(), "the alert command never ran");
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.ends_with(ATTACH_MARKER)) {
         assert!(
             is_event(line, "pressure", pid),
             "the alert command ran for a line that is not this daemon's event=pressure: \
@@ -525,7 +545,10 @@ fn busybox_syslogd_stores_and_the_logread_filter_acts() {
         busybox syslogd -n -C64 &
         while [ ! -S /dev/log ]; do sleep 0.05; done
         PATH="$DIR/bin:$PATH" "$FOLLOW" "$ALERT" &
-        sleep 0.5 # logread -f attached before the first line
+    "#
+    .to_string()
+        + &attach_follower("")
+        + r#"
         "$BIN" -t cpu:some:50000:2s &
         echo "$!" > "$DIR/psi-syslogd.pid"
         logger -t impostor -p daemon.warning "event=pressure resource=cpu kind=some impostor=1"
@@ -533,11 +556,12 @@ fn busybox_syslogd_stores_and_the_logread_filter_acts() {
     "#;
     let mut receiver = namespace(
         "busybox syslogd namespace",
-        script,
+        &script,
         &[
             ("DIR", &dir),
             ("FOLLOW", &follow),
             ("ALERT", &alert),
+            ("ALERTS", &alerts),
             ("BIN", Path::new(BIN)),
         ],
     );
@@ -604,10 +628,12 @@ fn journald_stores_and_the_follow_script_acts() {
     fs::set_permissions(&follow, fs::Permissions::from_mode(0o755)).unwrap();
     let journald = journald_binary();
     let script = format!(
-        "{PRIVATE_JOURNALD}{}",
+        "{PRIVATE_JOURNALD}{}{}{}",
         r#"
         "$FOLLOW" "$ALERT" &
-        sleep 0.5 # journalctl --follow attached before the first line
+"#,
+        attach_follower("-u /run/systemd/journal/dev-log"),
+        r#"
         "$BIN" -t cpu:some:50000:2s --socket /run/systemd/journal/dev-log &
         echo "$!" > "$DIR/psi-syslogd.pid"
         logger -u /run/systemd/journal/dev-log -t impostor -p daemon.warning \
@@ -623,12 +649,11 @@ fn journald_stores_and_the_follow_script_acts() {
             ("JOURNALD", journald),
             ("FOLLOW", &follow),
             ("ALERT", &alert),
+            ("ALERTS", &alerts),
             ("BIN", Path::new(BIN)),
         ],
     );
     let pid = read_pid(&dir.join("psi-syslogd.pid"));
-    // Let the daemon start before the load, so the crossing is a real one.
-    std::thread::sleep(Duration::from_millis(500));
     let load = CpuLoad::start(4);
     wait_for_line(&alerts, |l| is_event(l, "pressure", pid), PRESSURE_TIMEOUT)
         .expect("the journal follow script never ran");
@@ -652,9 +677,11 @@ fn journald_stores_and_the_follow_script_acts() {
         entries
             .iter()
             .find(|e| {
-                e.iter()
-                    .any(|(k, v)| *k == "MESSAGE" && v.starts_with(&format!("event={event} ")))
-                    && e.contains(&("SYSLOG_IDENTIFIER", "psi-syslogd"))
+                e.iter().any(|(k, v)| {
+                    *k == "MESSAGE"
+                        && v.starts_with(&format!("event={event} "))
+                        && *v != ATTACH_MARKER
+                }) && e.contains(&("SYSLOG_IDENTIFIER", "psi-syslogd"))
             })
             .unwrap_or_else(|| panic!("no event={event} in the journal:\n{export}"))
     };

@@ -384,3 +384,33 @@ fn what_each_kernel_allowed_is_the_readme_table() {
         "README.md's kernel table is not what the kernels did; the matrix saw:\n\n{table}"
     );
 }
+
+/// The matrix's scripts parse and pass shellcheck (the steps and vm.sh share
+/// variables, so SC2034 and SC2154 are off for them).
+#[test]
+fn vm_scripts_pass_shellcheck() {
+    let dir = Path::new(TOP).join("tests/vm");
+    let run = |args: &[&str], files: Vec<PathBuf>| {
+        let output = Command::new("shellcheck")
+            .args(args)
+            .args(&files)
+            .output()
+            .expect("run shellcheck (tests/deps.sh installs it)");
+        assert!(
+            output.status.success(),
+            "shellcheck {files:?}:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    };
+    run(
+        &["-s", "bash"],
+        vec![dir.join("fetch.sh"), dir.join("run-matrix.sh")],
+    );
+    let mut guest = vec![dir.join("init"), dir.join("vm.sh")];
+    guest.extend(
+        steps()
+            .iter()
+            .map(|step| dir.join("steps").join(format!("{step}.sh"))),
+    );
+    run(&["-s", "sh", "-e", "SC2034,SC2154"], guest);
+}

@@ -101,7 +101,9 @@ for suite in bullseye bookworm trixie; do
   update_suite "$suite"
 done
 
+# shellcheck disable=SC2034 # read through ${!bb} below
 busybox_amd64=$(busybox amd64)
+# shellcheck disable=SC2034
 busybox_arm64=$(busybox arm64)
 for entry in bullseye:amd64:x86_64 bookworm:amd64:x86_64 trixie:amd64:x86_64 bookworm:arm64:aarch64; do
   IFS=: read -r suite arch machine <<<"$entry"

@@ -84,6 +84,7 @@ build_initramfs() {
 boot() {
   local name=$1 machine=$2 kernel=$3 initramfs=$4
   local qemu console
+  # shellcheck disable=SC2054 # the commas belong to qemu's option values
   case "$machine" in
   x86_64)
     qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu max)

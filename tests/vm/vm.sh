@@ -3,10 +3,13 @@
 # A step is a shell script that exits 0 for PASS; `fail` says why and exits 1.
 # Waits have deadlines; nothing sleeps in place of a condition.
 
+# shellcheck disable=SC2034 # used by the steps
 LOG=/var/log/messages
 DAEMON=/usr/sbin/psi-syslogd
 UNPRIVILEGED_UID=1000
+# shellcheck disable=SC2034 # used by the steps
 CAP_DAC_OVERRIDE=1
+# shellcheck disable=SC2034
 CAP_SYS_RESOURCE=24
 
 fail() {

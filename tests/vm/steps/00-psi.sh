@@ -11,10 +11,10 @@ for resource in cpu memory io irq; do
   else
     fact "mode.$resource" absent
   fi
-  cat "$file" 2>/dev/null | sed "s/^/  $resource: /"
+  sed "s/^/  $resource: /" "$file" 2>/dev/null
 done
 mkdir -p /sys/fs/cgroup/psi-probe
-fact cgroup.files "$(cd /sys/fs/cgroup/psi-probe && ls -d ./*.pressure | sed 's|^\./||' | tr '\n' ',' | sed 's/,$//')"
+fact cgroup.files "$(cd /sys/fs/cgroup/psi-probe && for f in *.pressure; do printf '%s,' "$f"; done | sed 's/,$//')"
 rmdir /sys/fs/cgroup/psi-probe
 fact cgroup.controllers "$(tr ' ' ',' </sys/fs/cgroup/cgroup.controllers)"
 
@@ -25,12 +25,12 @@ fact root.window_1s "$(kernel_answer root $cpu 'some 150000 1000000')"
 fact root.cpu_full "$(kernel_answer root $cpu 'full 100000 1000000')"
 fact user.window_2s "$(kernel_answer none $cpu 'some 200000 2000000')"
 fact user.window_1s "$(kernel_answer none $cpu 'some 100000 1000000')"
-fact sys_resource.window_1s "$(kernel_answer $CAP_SYS_RESOURCE $cpu 'some 100000 1000000')"
-fact sys_resource.window_2s "$(kernel_answer $CAP_SYS_RESOURCE $cpu 'some 200000 2000000')"
-fact dac_override.window_2s "$(kernel_answer $CAP_DAC_OVERRIDE $cpu 'some 200000 2000000')"
-fact dac_override.window_1s "$(kernel_answer $CAP_DAC_OVERRIDE $cpu 'some 100000 1000000')"
+fact sys_resource.window_1s "$(kernel_answer "$CAP_SYS_RESOURCE" $cpu 'some 100000 1000000')"
+fact sys_resource.window_2s "$(kernel_answer "$CAP_SYS_RESOURCE" $cpu 'some 200000 2000000')"
+fact dac_override.window_2s "$(kernel_answer "$CAP_DAC_OVERRIDE" $cpu 'some 200000 2000000')"
+fact dac_override.window_1s "$(kernel_answer "$CAP_DAC_OVERRIDE" $cpu 'some 100000 1000000')"
 # vmtool itself works: it keeps the one capability and drops the rest.
-as_user $CAP_SYS_RESOURCE vmtool caps | grep -q '^uid=1000 euid=1000 effective=1000000$' \
-  || fail "vmtool did not keep exactly CAP_SYS_RESOURCE: $(as_user $CAP_SYS_RESOURCE vmtool caps)"
+as_user "$CAP_SYS_RESOURCE" vmtool caps | grep -q '^uid=1000 euid=1000 effective=1000000$' \
+  || fail "vmtool did not keep exactly CAP_SYS_RESOURCE: $(as_user "$CAP_SYS_RESOURCE" vmtool caps)"
 as_user none vmtool caps | grep -q '^uid=1000 euid=1000 effective=0$' \
   || fail "vmtool did not drop every capability"

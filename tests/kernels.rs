@@ -331,6 +331,14 @@ fn table(consoles: &[Console]) -> String {
                 other => other.into(),
             }),
         ),
+        (
+            "OpenRC script runs the default configuration as",
+            Box::new(|c| match c.fact("openrc.user") {
+                "root:root" => "root".into(),
+                "nobody:nogroup" => "nobody".into(),
+                other => other.into(),
+            }),
+        ),
     ];
     let mut text = String::from("| |");
     for (_, heading) in KERNELS {

@@ -70,6 +70,7 @@ build_initramfs() {
   cp "$top/tests/vm/steps/"*.sh "$root/steps/"
   cp "$top/packaging/psi-syslogd.conf" "$root/etc/psi-syslogd.conf"
   cp "$top/packaging/sysvinit/psi-syslogd" "$root/etc/init.d/psi-syslogd"
+  cp "$top/packaging/openrc/psi-syslogd" "$root/etc/init.d/psi-syslogd-openrc"
   chmod 755 "$root/init" "$root/etc/init.d/psi-syslogd"
   printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'psi:x:1000:1000:psi:/tmp:/bin/sh' \
     'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$root/etc/passwd"

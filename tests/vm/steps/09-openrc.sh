@@ -6,6 +6,7 @@ ewarn() { echo "ewarn: $*"; }
 ebegin() { echo "ebegin: $*"; }
 eend() { :; }
 RC_SVCNAME=psi-syslogd
+# shellcheck source=/dev/null # packaging/openrc/psi-syslogd, copied in by run-matrix.sh
 . /etc/init.d/psi-syslogd-openrc
 start_pre || fail "start_pre: exit $?"
 echo "command_user=$command_user"

@@ -123,7 +123,10 @@ pub fn explain(
                          CAP_SYS_RESOURCE does not get past a file mode: run psi-syslogd as \
                          root or with CAP_DAC_OVERRIDE (systemd: the drop-in \
                          {DROP_IN_DAC_OVERRIDE}, AmbientCapabilities=CAP_DAC_OVERRIDE; \
-                         OpenRC and sysvinit: PSI_SYSLOGD_USER=root)"
+                         OpenRC and sysvinit: PSI_SYSLOGD_USER=root); it runs as uid {}, \
+                         CAP_DAC_OVERRIDE: {}",
+                        credentials.euid,
+                        yes_no(credentials.dac_override)
                     ),
                 )
             }

@@ -324,6 +324,20 @@ fn table(consoles: &[Console]) -> String {
             Box::new(move |c| exit(c, "refused.24.cpu:some:100ms:1s")),
         ),
         (
+            "default configuration, uid 1000 in a private user namespace (systemd `PrivateUsers=yes`), no capabilities",
+            Box::new(|c| match c.fact("private_users.none") {
+                "0" => "armed".into(),
+                other => format!("exit {other}"),
+            }),
+        ),
+        (
+            "the same with only CAP_DAC_OVERRIDE (`dac-override.conf`)",
+            Box::new(|c| match c.fact("private_users.dac_override") {
+                "0" => "armed".into(),
+                other => format!("exit {other}"),
+            }),
+        ),
+        (
             "sysvinit script runs the default configuration as",
             Box::new(|c| match c.fact("sysvinit.uid") {
                 "0" => "root".into(),

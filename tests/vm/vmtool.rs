@@ -6,6 +6,9 @@
 //!       becomes UID (and GID UID, no supplementary groups) keeping exactly CAPS, a
 //!       comma-separated list of capability numbers or `none`, as ambient capabilities
 //!       (so they survive the exec), then runs PROGRAM.
+//!   vmtool userns UID CAPS PROGRAM [ARG]...
+//!       the same inside a new user namespace that maps root and UID to themselves, as
+//!       systemd's PrivateUsers=yes does: capabilities then count in that namespace.
 //!   vmtool probe PATH TEXT
 //!       opens PATH read-write and writes TEXT with its trailing NUL, as a trigger is
 //!       armed; prints `open=OK|ERRNO write=OK|ERRNO` and exits 0. The kernel's own
@@ -52,6 +55,70 @@ unsafe extern "C" {
     fn write(fd: c_int, buffer: *const c_void, count: usize) -> isize;
     fn close(fd: c_int) -> c_int;
     fn strerror(errno: c_int) -> *const c_char;
+    fn fork() -> c_int;
+    fn unshare(flags: c_int) -> c_int;
+    fn pipe(fds: *mut c_int) -> c_int;
+    fn read(fd: c_int, buffer: *mut c_void, count: usize) -> isize;
+    fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+}
+
+const CLONE_NEWUSER: c_int = 0x1000_0000;
+
+/// Forks; the child enters a new user namespace, the parent (still root outside)
+/// writes its uid and gid maps, then the child becomes UID and runs PROGRAM.
+fn in_private_user_namespace(uid: u32, caps: &[u32], program: &str, args: &[String]) -> ExitCode {
+    let mut ready = [0 as c_int; 2];
+    let mut mapped = [0 as c_int; 2];
+    // SAFETY: each pipe() writes two descriptors into a live two-element array.
+    if unsafe { pipe(ready.as_mut_ptr()) } != 0 || unsafe { pipe(mapped.as_mut_ptr()) } != 0 {
+        return fail("pipe");
+    }
+    let mut byte = 0u8;
+    // SAFETY: this process has one thread, so the child may go on running Rust.
+    let child = unsafe { fork() };
+    if child < 0 {
+        return fail("fork");
+    }
+    if child == 0 {
+        // SAFETY: integer flags; one-byte reads and writes into a live local.
+        unsafe {
+            if unshare(CLONE_NEWUSER) != 0 {
+                return fail("unshare(CLONE_NEWUSER)");
+            }
+            write(ready[1], (&byte as *const u8).cast(), 1);
+            if read(mapped[0], (&mut byte as *mut u8).cast(), 1) != 1 {
+                eprintln!("vmtool: the parent did not map the namespace");
+                return ExitCode::from(125);
+            }
+        }
+        return become_user(uid, caps, program, args);
+    }
+    // SAFETY: a one-byte read into a live local.
+    if unsafe { read(ready[0], (&mut byte as *mut u8).cast(), 1) } != 1 {
+        return fail("waiting for the child's namespace");
+    }
+    let map = format!("0 0 1\n{uid} {uid} 1\n");
+    for file in ["uid_map", "gid_map"] {
+        if let Err(error) = std::fs::write(format!("/proc/{child}/{file}"), &map) {
+            eprintln!("vmtool: writing {file}: {error}");
+            return ExitCode::from(125);
+        }
+    }
+    let mut status: c_int = 0;
+    // SAFETY: a one-byte write from a live local; waitpid writes one c_int.
+    unsafe {
+        write(mapped[1], (&byte as *const u8).cast(), 1);
+        if waitpid(child, &mut status, 0) != child {
+            return fail("waitpid");
+        }
+    }
+    // Exited: the status is in bits 8-15; killed: 128 + the signal, as a shell says.
+    let code = if status & 0x7f == 0 {
+        (status >> 8) & 0xff
+    } else {
+        128 + (status & 0x7f)
+    };
+    ExitCode::from(code as u8)
 }
 
 fn errno() -> c_int {
@@ -85,7 +152,14 @@ fn become_user(uid: u32, caps: &[u32], program: &str, args: &[String]) -> ExitCo
     let mask = caps.iter().fold(0u64, |mask, &cap| mask | 1 << cap);
     // SAFETY: each call passes integers or a null list with size 0, as the C API wants.
     unsafe {
-        if prctl(PR_SET_KEEPCAPS, 1 as c_long, 0 as c_long, 0 as c_long, 0 as c_long) != 0 {
+        if prctl(
+            PR_SET_KEEPCAPS,
+            1 as c_long,
+            0 as c_long,
+            0 as c_long,
+            0 as c_long,
+        ) != 0
+        {
             return fail("prctl(PR_SET_KEEPCAPS)");
         }
         if setgroups(0, std::ptr::null()) != 0 {
@@ -175,6 +249,14 @@ fn show_caps() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `none`, or comma-separated capability numbers.
+fn parse_caps(text: &str) -> Option<Vec<u32>> {
+    if text == "none" {
+        return Some(Vec::new());
+    }
+    text.split(',').map(|cap| cap.parse().ok()).collect()
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -183,21 +265,23 @@ fn main() -> ExitCode {
                 eprintln!("vmtool: bad uid {uid:?}");
                 return ExitCode::from(2);
             };
-            let caps: Result<Vec<u32>, _> = if caps == "none" {
-                Ok(Vec::new())
-            } else {
-                caps.split(',').map(str::parse).collect()
-            };
-            let Ok(caps) = caps else {
+            let Some(caps) = parse_caps(caps) else {
                 eprintln!("vmtool: bad capability list {caps:?}");
                 return ExitCode::from(2);
             };
             become_user(uid, &caps, program, &args[4..])
         }
+        ["userns", uid, caps, program, ..] => {
+            let (Ok(uid), Some(caps)) = (uid.parse(), parse_caps(caps)) else {
+                eprintln!("vmtool: bad uid {uid:?} or capability list {caps:?}");
+                return ExitCode::from(2);
+            };
+            in_private_user_namespace(uid, &caps, program, &args[4..])
+        }
         ["probe", path, text] => probe(path, text),
         ["caps"] => show_caps(),
         _ => {
-            eprintln!("usage: vmtool as UID CAPS PROGRAM [ARG]... | probe PATH TEXT | caps");
+            eprintln!("usage: vmtool as|userns UID CAPS PROGRAM [ARG]... | probe PATH TEXT | caps");
             ExitCode::from(2)
         }
     }

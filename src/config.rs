@@ -58,15 +58,18 @@ const FACILITIES: [(&str, Facility); 24] = [
 /// syslog, for the alert rules of rsyslog, syslog-ng, journald or BusyBox.
 #[argh(
     example = "psi-syslogd -t memory:some:150000:1000000\npsi-syslogd -t memory:some:10%:2s -t io:full:20%:4s:/system.slice/postgresql.service\npsi-syslogd -t 'memory:some:10%:2s:/system.slice/*.service severity=crit name=svc-mem'\npsi-syslogd -c /etc/psi-syslogd.conf --check",
-    note = "SPEC is RESOURCE:KIND:THRESHOLD:WINDOW[:CGROUP] [severity=LEVEL] [name=NAME], one argument (quote it). RESOURCE is cpu, memory, io or irq (irq: full only); KIND is some or full. THRESHOLD and WINDOW are microseconds when bare, or take us, ms or s; THRESHOLD may be a percentage of WINDOW (10%). The kernel wants 0 < THRESHOLD <= WINDOW <= 10s, and without CAP_SYS_RESOURCE a WINDOW that is a multiple of 2s. CGROUP is a cgroup v2 group as /proc/PID/cgroup names it, or a pattern: *, ? and [...] in a component arm every matching group, as groups come and go (/system.slice/*.service). severity= (emerg, alert, crit, err, warning, notice, info, debug; default warning) is the syslog severity of the trigger's pressure and ongoing lines; name= (1-32 of A-Za-z0-9_.-) is added to its lines. Without -t (and no trigger in the file): memory:some:10%:2s io:full:15%:2s cpu:some:50%:2s.\nDURATION options are seconds when bare, or take ms, s or m (90s, 5m).\nThe file takes one directive per line with the long options' names (trigger SPEC, repeat 5m, facility local3, stderr, ...); options given on the command line win, and any -t replaces the file's triggers. SIGHUP re-reads the file, SIGUSR1 logs the status.",
+    note = "SPEC is RESOURCE:KIND:THRESHOLD:WINDOW[:CGROUP] [severity=LEVEL] [name=NAME], one argument (quote it). RESOURCE is cpu, memory, io or irq (irq: full only); KIND is some or full. THRESHOLD and WINDOW are microseconds when bare, or take us, ms or s; THRESHOLD may be a percentage of WINDOW (10%). The kernel wants 0 < THRESHOLD <= WINDOW <= 10s; who may arm what is the kernel's decision: before 5.13 only root (or CAP_DAC_OVERRIDE); 5.13 to 6.4 only CAP_SYS_RESOURCE; from 6.5 (and on Debian's 6.1) anyone, but a WINDOW off the 2s grid needs CAP_SYS_RESOURCE; older kernels want at least 500ms. A refusal names the rule; --check shows what this kernel allows. CGROUP is a cgroup v2 group as /proc/PID/cgroup names it, or a pattern: *, ? and [...] in a component arm every matching group, as groups come and go (/system.slice/*.service). severity= (emerg, alert, crit, err, warning, notice, info, debug; default warning) is the syslog severity of the trigger's pressure and ongoing lines; name= (1-32 of A-Za-z0-9_.-) is added to its lines. Without -t (and no trigger in the file): memory:some:10%:2s io:full:15%:2s cpu:some:50%:2s.\nDURATION options are seconds when bare, or take ms, s or m (90s, 5m).\nThe file takes one directive per line with the long options' names (trigger SPEC, repeat 5m, facility local3, stderr, ...); options given on the command line win, and any -t replaces the file's triggers. SIGHUP re-reads the file, SIGUSR1 logs the status.",
     error_code(64, "bad option or trigger spec"),
     error_code(66, "the configuration file is missing or unreadable"),
     error_code(
         69,
-        "PSI unavailable (no /proc/pressure, disabled, missing resource file or cgroup)"
+        "PSI unavailable (no /proc/pressure, disabled, missing resource file, full line or cgroup)"
     ),
     error_code(71, "other operating system error"),
-    error_code(77, "permission denied, or a window needing CAP_SYS_RESOURCE"),
+    error_code(
+        77,
+        "the kernel's rule for who may arm the trigger refused it (the message names it)"
+    ),
     error_code(78, "an error in the configuration file")
 )]
 struct Args {

@@ -8,7 +8,8 @@
 //! logfmt text), `sink` (syslog, journald or stderr, and the queue), `journal`
 //! (journald's native protocol), `notify` (readiness for supervisors), `signals` (the
 //! self-pipe), `event_loop` (poll, then dispatch), `config` (command line and file),
-//! `report` (--print), `sys` (every system call).
+//! `report` (--print), `privilege` (which of the kernel's rules refused a trigger), `sys`
+//! (every system call).
 
 pub mod cgroup;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod message;
 pub mod notify;
 pub mod pattern;
 pub mod pressure;
+pub mod privilege;
 pub mod report;
 pub mod signals;
 pub mod sink;

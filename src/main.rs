@@ -7,6 +7,7 @@ use psi_syslogd::error::{Error, Exit};
 use psi_syslogd::event_loop::Daemon;
 use psi_syslogd::message;
 use psi_syslogd::notify::Notifier;
+use psi_syslogd::privilege;
 use psi_syslogd::report;
 use psi_syslogd::signals::Signals;
 use psi_syslogd::sink::{self, Header, Sink};
@@ -123,9 +124,10 @@ fn check(source: &Source) -> ExitCode {
         notes.push_str(&format!("# {}\n", line.as_str()));
     }
     print!(
-        "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}",
+        "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}{}",
         env!("CARGO_PKG_VERSION"),
         set.triggers().iter().filter(|t| t.fd.is_some()).count(),
+        privilege::describe(&privilege::observe()),
         config::render(&config)
     );
     ExitCode::SUCCESS

@@ -248,23 +248,6 @@ impl Spec {
         self.pattern().is_some_and(|pattern| !pattern.is_fixed())
     }
 
-    /// Checks the rule the kernel applies to openers without CAP_SYS_RESOURCE.
-    pub fn check_privilege(&self, privileged: bool) -> Result<(), Error> {
-        if privileged || self.window_us.is_multiple_of(UNPRIVILEGED_WINDOW_STEP_US) {
-            return Ok(());
-        }
-        Err(Error::new(
-            Exit::NoPermission,
-            format!(
-                "cannot arm '{self}': without CAP_SYS_RESOURCE the kernel accepts only windows \
-                 that are a multiple of 2s, and this one is {}us; use a window of 2s, 4s, ... 10s, \
-                 or run psi-syslogd with CAP_SYS_RESOURCE (e.g. systemd \
-                 AmbientCapabilities=CAP_SYS_RESOURCE)",
-                self.window_us
-            ),
-        ))
-    }
-
     /// The string the kernel parses, with the trailing NUL it needs: /proc's psi_write
     /// overwrites the last byte written with NUL, so without it `some 500000 2000000`
     /// arrives as a 200 ms window (../shared/NOTES.md; the kernel's own example writes
@@ -569,21 +552,6 @@ mod tests {
                 .message
                 .contains("the threshold must be more than 0us")
         );
-    }
-
-    #[test]
-    fn the_two_second_rule_applies_only_without_privilege() {
-        let short = Spec::parse("cpu:some:100ms:1s").unwrap();
-        assert!(short.check_privilege(true).is_ok());
-        let error = short.check_privilege(false).unwrap_err();
-        assert_eq!(error.exit, Exit::NoPermission);
-        assert!(error.message.contains("'cpu:some:100000:1000000'"));
-        assert!(error.message.contains("multiple of 2s"));
-        assert!(error.message.contains("CAP_SYS_RESOURCE"));
-        for window in ["2s", "4s", "6s", "8s", "10s"] {
-            let spec = Spec::parse(&format!("cpu:some:1ms:{window}")).unwrap();
-            assert!(spec.check_privilege(false).is_ok(), "{window}");
-        }
     }
 
     #[test]

@@ -77,12 +77,13 @@ struct CapData {
 
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set (include/uapi/linux/capability.h).
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-/// `CAP_SYS_RESOURCE`, bit 24 of the first word.
-const CAP_SYS_RESOURCE: u32 = 24;
+/// `CAP_DAC_OVERRIDE`: gets past a file's mode (the 0444 /proc/pressure files of 5.10).
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+/// `CAP_SYS_RESOURCE`: short windows from 6.5, any trigger on 5.13 to 6.4.
+pub const CAP_SYS_RESOURCE: u32 = 24;
 
-/// Whether this process has CAP_SYS_RESOURCE in its effective set: the kernel lets only
-/// such openers arm triggers whose window is not a multiple of 2 s.
-pub fn has_cap_sys_resource() -> io::Result<bool> {
+/// This process's effective capability set, bit N for capability N.
+pub fn effective_capabilities() -> io::Result<u64> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
@@ -100,7 +101,19 @@ pub fn has_cap_sys_resource() -> io::Result<bool> {
     if result == -1 {
         return Err(io::Error::last_os_error());
     }
-    Ok(data[0].effective & (1 << CAP_SYS_RESOURCE) != 0)
+    Ok(u64::from(data[1].effective) << 32 | u64::from(data[0].effective))
+}
+
+/// Whether this process has CAP_SYS_RESOURCE in its effective set (with it, the
+/// kernel makes short-window triggers real-time).
+pub fn has_cap_sys_resource() -> io::Result<bool> {
+    Ok(effective_capabilities()? & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// The effective uid (geteuid cannot fail).
+pub fn effective_uid() -> u32 {
+    // SAFETY: no arguments.
+    unsafe { libc::geteuid() }
 }
 
 /// The broken-down local time of `seconds` since the epoch, in the zone of `TZ` or

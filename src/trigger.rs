@@ -4,12 +4,13 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::episode::Episode;
 use crate::error::{Error, Exit};
 use crate::pressure::{self, Reading, Resource, Stall};
+use crate::privilege;
 use crate::spec::Spec;
 use crate::sys;
 
@@ -164,7 +165,7 @@ fn arm(spec: &Spec, path: &std::path::Path) -> Result<OwnedFd, Refusal> {
 /// Maps an open/write failure to the exit code and the advice an operator needs.
 fn arm_error(spec: &Spec, shown: &str, path: &str, operation: &str, error: io::Error) -> Refusal {
     let prefix =
-        format!("cannot arm '{shown}' on {path} for trigger {spec} ({operation}): {error}");
+        format!("cannot arm '{shown}' on {path} for trigger '{spec}' ({operation}): {error}");
     let errno = error.raw_os_error();
     let error = match errno.unwrap_or(0) {
         libc::EROFS if spec.cgroup.is_some() => Error::new(
@@ -215,20 +216,16 @@ fn arm_error(spec: &Spec, shown: &str, path: &str, operation: &str, error: io::E
                 ),
             )
         }
-        libc::EACCES | libc::EPERM => Error::new(
-            Exit::NoPermission,
-            format!(
-                "{prefix}; run psi-syslogd with permission to write {path} (kernels before \
-                 6.5 let only CAP_SYS_RESOURCE arm triggers)"
-            ),
-        ),
-        libc::EINVAL => Error::new(
-            Exit::OsError,
-            format!(
-                "{prefix}; the kernel refused the trigger: kernels before 6.5 need \
-                 CAP_SYS_RESOURCE and a window of at least 500ms"
-            ),
-        ),
+        // Which rule refused is told from the answer, the file and our credentials.
+        libc::EACCES | libc::EPERM | libc::EINVAL => {
+            let operation = match operation {
+                "open" => privilege::Operation::Open,
+                _ => privilege::Operation::Write,
+            };
+            let errno = errno.unwrap_or(0);
+            let why = privilege::explain_refusal(operation, errno, spec, Path::new(path));
+            Error::new(why.exit, format!("{prefix}; {}", why.message))
+        }
         _ => Error::new(Exit::OsError, prefix),
     };
     Refusal { errno, error }

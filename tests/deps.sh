@@ -24,6 +24,10 @@ packages=(
   binutils       # readelf: is the appliance binary static?
   lintian        # the package lint
   shellcheck     # the shell script lint
+  qemu-system-x86 qemu-system-arm # the kernel matrix (tests/kernels.rs): x86_64 and aarch64 VMs
+  cpio           # the kernel matrix's initramfs images
+  debian-archive-keyring # the kernel matrix's private apt sources (Debian's signing keys)
+  systemd-container debootstrap # the unit under a real systemd (systemd-nspawn --boot)
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -93,10 +93,11 @@ pub struct Watcher {
     round: u64,
 }
 
-/// New directories, made or moved in. Removals need no event: a removed group's trigger
-/// reports POLLERR, and a removed directory's watch ends with IN_IGNORED, which is
-/// always delivered.
-const WATCH_MASK: u32 = libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_ONLYDIR;
+/// Directories made or moved in, and removed or moved out: cgroupfs tells a removed
+/// directory's own watch nothing (no IN_DELETE_SELF, no IN_IGNORED, seen on 6.18), so a
+/// removal is seen from its parent, which the scan watches too.
+const WATCH_MASK: u32 =
+    libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_ONLYDIR;
 
 impl Watcher {
     pub fn new() -> io::Result<Watcher> {
@@ -112,14 +113,19 @@ impl Watcher {
         self.round += 1;
     }
 
-    /// Watches `dir` for new subdirectories. Asked of the kernel each time, not only the
-    /// first: a directory removed and made again under the same name is a new inode,
-    /// and the kernel gives it a new watch (the same descriptor for the same inode).
+    /// Watches `dir` for subdirectories that come and go. Asked of the kernel each time,
+    /// not only the first: a directory removed and made again under the same name is a
+    /// new inode, and the kernel gives it a new watch (the same descriptor for the same
+    /// inode); the old one, on a directory that is gone, is removed then.
     pub fn watch(&mut self, dir: &Path) -> io::Result<()> {
         let path = CString::new(dir.as_os_str().as_encoded_bytes())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let wd = sys::inotify_add_watch(self.fd.as_fd(), &path, WATCH_MASK)?;
-        self.watches.insert(dir.to_path_buf(), (wd, self.round));
+        if let Some((old, _)) = self.watches.insert(dir.to_path_buf(), (wd, self.round))
+            && old != wd
+        {
+            let _ = sys::inotify_rm_watch(self.fd.as_fd(), old);
+        }
         Ok(())
     }
 

@@ -85,11 +85,12 @@ impl Pattern {
     }
 
     /// Walks the tree under `root` (the cgroup2 mount) and returns every group that
-    /// matches. `watch` is called, before it is listed, on every directory whose new
-    /// subdirectories could match or lead to a match: the deepest existing directory of
-    /// a path not there yet, and every directory a wildcard component is matched in.
-    /// Calling `watch` before listing means a group created at any moment is either
-    /// listed here or announced to the watcher. A directory that vanishes while it is
+    /// matches. `watch` is called, before it is looked into, on every directory the walk
+    /// passes through: new subdirectories there could match or lead to a match, and the
+    /// removal of one is told only there (cgroupfs sends a removed directory's own watch
+    /// neither IN_DELETE_SELF nor IN_IGNORED; its parent gets IN_DELETE). Calling
+    /// `watch` before listing means a group created at any moment is either listed here
+    /// or announced to the watcher. A directory that vanishes while it is
     /// walked makes the scan incomplete (`Scan::complete`): the caller walks again, and
     /// then watches its parent. Any other error (a directory that cannot be listed)
     /// ends the walk.
@@ -132,6 +133,7 @@ impl Pattern {
             return Ok(());
         };
         let length = cgroup.len();
+        scan.watch(dir, watch)?;
         match component {
             Component::Literal(name) => {
                 let child = dir.join(name);
@@ -140,12 +142,9 @@ impl Pattern {
                     cgroup.push_str(name);
                     self.walk(&child, level + 1, cgroup, watch, scan)?;
                     cgroup.truncate(length);
-                } else {
-                    scan.watch(dir, watch)?;
                 }
             }
             Component::Glob(glob) => {
-                scan.watch(dir, watch)?;
                 let entries = match std::fs::read_dir(dir) {
                     Ok(entries) => entries,
                     Err(e) if is_gone(&e) => {
@@ -489,45 +488,44 @@ mod tests {
             watched.sort();
             (found, watched)
         };
-        // A regular file named like a match is not a group.
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Every directory on the way is watched, the root included: a removed directory
+        // is told by its parent. A regular file named like a match is not a group.
         assert_eq!(
             scan("/system.slice/*.service"),
             (
-                vec![
-                    "/system.slice/a.service".to_string(),
-                    "/system.slice/b.service".to_string()
-                ],
-                vec!["system.slice".to_string()]
+                strings(&["/system.slice/a.service", "/system.slice/b.service"]),
+                strings(&["", "system.slice"])
             )
         );
         assert_eq!(
             scan("/kubepods.slice/*/*"),
             (
-                vec![
-                    "/kubepods.slice/pod1/c1".to_string(),
-                    "/kubepods.slice/pod1/c2".to_string()
-                ],
-                vec![
-                    "kubepods.slice".to_string(),
-                    "kubepods.slice/pod1".to_string(),
-                    "kubepods.slice/pod2".to_string()
-                ]
+                strings(&["/kubepods.slice/pod1/c1", "/kubepods.slice/pod1/c2"]),
+                strings(&[
+                    "",
+                    "kubepods.slice",
+                    "kubepods.slice/pod1",
+                    "kubepods.slice/pod2"
+                ])
             )
         );
-        // A fixed parent that does not exist yet: its nearest existing ancestor is watched.
-        assert_eq!(scan("/machine.slice/sub/*"), (vec![], vec!["".to_string()]));
+        // A fixed parent that does not exist yet: the walk ends, watching, where it can.
+        assert_eq!(scan("/machine.slice/sub/*"), (vec![], strings(&[""])));
         assert_eq!(
             scan("/system.slice/none.service/x/*"),
-            (vec![], vec!["system.slice".to_string()])
+            (vec![], strings(&["", "system.slice"]))
         );
-        // A fixed group that exists needs no watch; one that does not is waited for.
         assert_eq!(
             scan("/system.slice/b.service"),
-            (vec!["/system.slice/b.service".to_string()], vec![])
+            (
+                strings(&["/system.slice/b.service"]),
+                strings(&["", "system.slice"])
+            )
         );
         assert_eq!(
             scan("/system.slice/z.service"),
-            (vec![], vec!["system.slice".to_string()])
+            (vec![], strings(&["", "system.slice"]))
         );
         let _ = std::fs::remove_dir_all(&root);
     }

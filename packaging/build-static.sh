@@ -155,6 +155,7 @@ case $arch in
             set -- -o APT::Architecture=armhf -o APT::Architectures::=armhf \
                 -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache="$apt_dir/cache" \
                 -o Dir::State::status="$apt_dir/status" -o Acquire::Languages=none \
+                -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false \
                 -o APT::Sandbox::User="$(id -un)"
             # An index that fails (a mirror syncing) is not fatal while musl-dev resolves.
             apt-get "$@" update >&2 || say "apt-get update reported errors; trying the download"

@@ -121,9 +121,11 @@ if [ -n "$from_source" ]; then
         rustup component add rust-src --toolchain nightly >&2
     fi
     cargo="cargo +nightly"
-    # Std optimised for size (opt-level "z" from Cargo.toml's release profile applies to
-    # it too, being built as part of the build; optimize_for_size picks its smaller
-    # algorithms).
+    # Std optimised for size: the release profile's opt-level "z" applies to it too (it
+    # is built as part of the build) and optimize_for_size picks its smaller algorithms.
+    # Naming the features replaces cargo's default set (backtrace, panic-unwind): std's
+    # backtrace symboliser (gimli, addr2line, rustc-demangle, miniz_oxide), which has no
+    # symbols to read in a stripped binary, stays out; panic messages stay in.
     build_std="-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size"
     [ -z "$tiny" ] || flags="-Zunstable-options -Cpanic=immediate-abort"
 else

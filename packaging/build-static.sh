@@ -177,6 +177,11 @@ case $arch in
         # Thumb-2, which every ARMv7-A core has and Debian's armhf is built in: a third
         # smaller than ARM code.
         flags="$flags -Ctarget-feature=+thumb-mode"
+        # 64-bit time_t, as musl has had since 1.2.0 (the libc crate's opt-in, which its
+        # deprecation warning on time_t points to; std is built with it too): without it
+        # time() and localtime_r() are musl's 32-bit compatibility symbols, and the
+        # syslog timestamps wrap in January 2038.
+        flags="$flags --cfg libc_unstable_musl_v1_2"
         ;;
 esac
 export PSI_START_FILES

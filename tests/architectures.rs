@@ -155,6 +155,15 @@ fn run(mut command: Command) -> Output {
     })
 }
 
+/// `Mmm dd` (day padded with a space), as an RFC 3164 header starts, in local time.
+fn today() -> String {
+    let output = Command::new("date")
+        .arg("+%b %e ")
+        .output()
+        .expect("run date");
+    text(&output.stdout).trim_end_matches('\n').to_string()
+}
+
 /// Everything a binary is asked here, in order: the build first, then each check.
 fn build_and_run(arch: Arch, tiny: bool) {
     // The build keeps both cores busy (real CPU pressure), and the crossing needs load
@@ -216,6 +225,7 @@ fn build_and_run(arch: Arch, tiny: bool) {
         arch.name,
         if tiny { "-tiny" } else { "" }
     ));
+    let today_before = today();
     let daemon = Daemon::spawn_command(command(arch, &binary).args([
         "-t",
         "cpu:some:50000:2s",
@@ -234,6 +244,15 @@ fn build_and_run(arch: Arch, tiny: bool) {
     );
     let pairs = logfmt(body(&start));
     assert_eq!(field(&pairs, "triggers"), Some("1"), "{start}");
+    // The RFC 3164 timestamp is today's local date: time() and localtime_r() work in this
+    // build's time ABI (armv7 uses musl's 64-bit time_t).
+    let stamp = start.split_once('>').map(|(_, rest)| rest).unwrap_or("");
+    assert!(
+        [&today_before, &today()]
+            .iter()
+            .any(|day| stamp.starts_with(day.as_str())),
+        "not today ({today_before}): {start}"
+    );
 
     let load = CpuLoad::start(4);
     let crossing = receiver

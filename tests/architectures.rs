@@ -3,8 +3,9 @@
 //! (qemu-user-static translates the instructions and passes the system calls through).
 //! One build per architecture and flavour, shared by all the checks on it and by
 //! tests/packaging.rs (the same nested target directory): --version, --check arming a
-//! real trigger, a bad trigger refused with exit status 64, and a real CPU crossing
-//! logged to a receiver socket.
+//! real trigger, a bad trigger refused with exit status 64, a failed write to stdout
+//! refused with 71, and a real CPU crossing logged to a receiver socket with today's
+//! date in its header.
 
 mod common;
 
@@ -217,6 +218,26 @@ fn build_and_run(arch: Arch, tiny: bool) {
         text(&refused.stderr).contains("15O000"),
         "{}",
         describe(&refused)
+    );
+
+    // A write that fails (stdout on a full device) is an error with status 71, not a
+    // panic (which the tiny build would turn into SIGILL or SIGTRAP).
+    let full = fs::File::create("/dev/full").expect("open /dev/full");
+    let unwritten = run({
+        let mut c = command(arch, &binary);
+        c.args(["--check", "-t", "cpu:some:50000:2s"]).stdout(full);
+        c
+    });
+    assert_eq!(
+        unwritten.status.code(),
+        Some(71),
+        "{}",
+        describe(&unwritten)
+    );
+    assert!(
+        text(&unwritten.stderr).contains("cannot write to standard output: No space left"),
+        "{}",
+        describe(&unwritten)
     );
 
     // A real trigger armed, then a real crossing under CPU load, logged to our socket.

@@ -4,7 +4,7 @@
 # and PASS/FAIL against the budgets. It is a benchmark, not a test: it exits 0 whatever
 # the figures are, and non-zero only when it could not measure.
 #
-# Usage: tests/bench/footprint.sh          (as root; about 5 minutes on 2 cores, 10-15 cold)
+# Usage: tests/bench/footprint.sh          (as root; about 7 minutes on 2 cores, 10-15 cold)
 #   FOOTPRINT_BIN=PATH measures that binary instead of building (both columns use it;
 #   the per-architecture rows are left out).
 #

@@ -1,5 +1,6 @@
 //! Wires the modules together and maps every error to its exit status.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use psi_syslogd::config::{self, Command, Config, Output, Source};
@@ -18,15 +19,9 @@ use syslog::Severity;
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     match config::parse(&args) {
-        Ok(Command::Text(text)) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        Ok(Command::Text(text)) => print(&text),
         Ok(Command::Print(cgroups)) => match report::table(&cgroups) {
-            Ok(table) => {
-                print!("{table}");
-                ExitCode::SUCCESS
-            }
+            Ok(table) => print(&table),
             Err(error) => fail(&error, None),
         },
         Ok(Command::Check(source)) => check(&source),
@@ -123,14 +118,32 @@ fn check(source: &Source) -> ExitCode {
     for (_, line) in set.take_pending() {
         notes.push_str(&format!("# {}\n", line.as_str()));
     }
-    print!(
+    print(&format!(
         "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}{}",
         env!("CARGO_PKG_VERSION"),
         set.triggers().iter().filter(|t| t.fd.is_some()).count(),
         privilege::describe(&privilege::observe()),
         config::render(&config)
-    );
-    ExitCode::SUCCESS
+    ))
+}
+
+/// Writes `text` to stdout. A failed write (a full disk, a closed pipe) is reported and
+/// exits 71: `print!` would panic there.
+fn print(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let error = Error::new(
+                Exit::OsError,
+                format!("cannot write to standard output: {e}"),
+            );
+            fail(&error, None)
+        }
+    }
 }
 
 /// Reports `error` on stderr, and to syslog when it is reachable, and gives its status.

@@ -134,10 +134,9 @@ pub fn wall_clock_seconds() -> libc::time_t {
 
 /// Microseconds on CLOCK_MONOTONIC (vDSO on Linux: no system call).
 pub fn monotonic_us() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    // SAFETY: `timespec` is plain old data; all-zero is a valid value for it. (Not a
+    // struct literal: with 64-bit time on 32-bit musl it has private padding fields.)
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
     // SAFETY: `now` is a live local; CLOCK_MONOTONIC always exists on Linux, so the
     // call cannot fail and the zero fallback is never used.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };

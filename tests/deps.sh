@@ -22,6 +22,8 @@ packages=(
   libestr0 libfastjson4 liblognorm5 # rsyslog's libraries (rsyslog itself is unpacked)
   dpkg-dev       # dpkg-shlibdeps for the package's Depends
   binutils       # readelf: is the appliance binary static?
+  qemu-user-static # the aarch64 and armv7 binaries run against this kernel
+  gcc-arm-linux-gnueabihf # armv7 build: crtbegin/crtend and the unwinder (build-static.sh)
   lintian        # the package lint
   shellcheck     # the shell script lint
   qemu-system-x86 qemu-system-arm # the kernel matrix (tests/kernels.rs): x86_64 and aarch64 VMs

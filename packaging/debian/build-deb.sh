@@ -66,6 +66,7 @@ gzip -9n <packaging/debian/changelog >"$doc/changelog.gz"
 for example in rsyslog/alert.conf rsyslog/page.conf rsyslog/forward.conf rsyslog/central.conf \
     syslog-ng/psi-syslogd.conf syslog-ng/alert.conf \
     journald/psi-syslogd-follow journald/psi-syslogd-alert.service journald/psi-syslogd-page.service \
+    systemd/psi-syslogd.service.d/dac-override.conf systemd/psi-syslogd.service.d/cap-sys-resource.conf \
     busybox/psi-syslogd-logread openrc/psi-syslogd sysvinit/psi-syslogd inittab; do
     # Examples are documentation: not executable (copy them where they are used).
     install -D -m 0644 "packaging/$example" "$doc/examples/$example"

@@ -117,8 +117,13 @@ pub fn effective_uid() -> u32 {
 }
 
 /// The broken-down local time of `seconds` since the epoch, in the zone of `TZ` or
-/// /etc/localtime.
-pub fn local_time(seconds: libc::time_t) -> Option<libc::tm> {
+/// /etc/localtime. Seconds are `i64` here whatever the C library's `time_t` is (the
+/// libc crate deprecates naming it on musl, whose `time_t` became 64-bit in 1.2.0);
+/// `None` for a time that type cannot hold.
+// `time_t` is `i64` on most targets, `i32` where the C library keeps 32-bit time.
+#[allow(clippy::useless_conversion)]
+pub fn local_time(seconds: i64) -> Option<libc::tm> {
+    let seconds = seconds.try_into().ok()?;
     // SAFETY: `tm` is plain old data; all-zero is a valid value for it.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are to live locals; localtime_r is the reentrant form.
@@ -127,9 +132,11 @@ pub fn local_time(seconds: libc::time_t) -> Option<libc::tm> {
 }
 
 /// Seconds since the epoch (vDSO on Linux: no system call).
-pub fn wall_clock_seconds() -> libc::time_t {
+#[allow(clippy::useless_conversion)]
+pub fn wall_clock_seconds() -> i64 {
     // SAFETY: a null argument asks time() only for its return value.
-    unsafe { libc::time(std::ptr::null_mut()) }
+    let seconds = unsafe { libc::time(std::ptr::null_mut()) };
+    seconds.into()
 }
 
 /// Microseconds on CLOCK_MONOTONIC (vDSO on Linux: no system call).

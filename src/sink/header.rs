@@ -29,7 +29,7 @@ const MONTHS: [&str; 12] = [
 /// carries the time of the event, not of its delivery), and how many lines were dropped
 /// before it.
 pub struct Entry<'a> {
-    pub seconds: libc::time_t,
+    pub seconds: i64,
     pub body: &'a str,
     pub dropped: u64,
 }

@@ -19,7 +19,7 @@ pub const QUEUE_LINES: usize = 128;
 
 /// A line waiting in the queue.
 struct Queued {
-    seconds: libc::time_t,
+    seconds: i64,
     severity: Severity,
     len: usize,
     body: [u8; LINE_CAPACITY],
@@ -79,7 +79,7 @@ impl Queue {
     /// the frame). Returns whether a line was dropped.
     pub fn push(
         &mut self,
-        seconds: libc::time_t,
+        seconds: i64,
         severity: Severity,
         body: &str,
         in_flight: bool,

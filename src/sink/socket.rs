@@ -237,7 +237,7 @@ impl Socket {
 
     /// Queues a line; when the queue is full its oldest line goes, which is said once
     /// per outage.
-    fn enqueue(&mut self, seconds: libc::time_t, severity: Severity, body: &str) {
+    fn enqueue(&mut self, seconds: i64, severity: Severity, body: &str) {
         let dropped = self
             .queue
             .push(seconds, severity, body, self.in_flight.is_some());

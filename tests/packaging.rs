@@ -395,6 +395,7 @@ fn shell_scripts_parse_and_pass_shellcheck() {
         ("sh", "packaging/busybox/psi-syslogd-logread"),
         ("bash", "tests/deps.sh"),
         ("bash", "tests/run.sh"),
+        ("bash", "tests/soak.sh"),
     ];
     for (shell, script) in scripts {
         let path = Path::new(TOP).join(script);

@@ -448,7 +448,16 @@ impl TriggerSet {
             Err(refusal) if refusal.errno == Some(libc::EMFILE) && !self.raised_limit => {
                 self.raised_limit = true;
                 match sys::raise_descriptor_limit() {
-                    Ok(Some(_)) => trigger.rearm().map(|()| trigger),
+                    Ok(Some((soft, hard))) => {
+                        let text = format!(
+                            "the soft descriptor limit (RLIMIT_NOFILE) of {soft} is too low \
+                             for the triggers: raised to the hard limit, {hard}; set systemd \
+                             LimitNOFILE= (or ulimit -n) to say so yourself"
+                        );
+                        self.pending
+                            .push((Severity::LOG_WARNING, message::warning(&text)));
+                        trigger.rearm().map(|()| trigger)
+                    }
                     _ => Err(refusal),
                 }
             }

@@ -203,6 +203,17 @@ fn a_soft_descriptor_limit_too_low_for_the_triggers_is_raised() {
         .filter(|target| target.starts_with("/proc/pressure"))
         .count();
     assert_eq!(fds, 40, "every trigger armed");
+    // And it says so, once, after the start line.
+    let raised = receiver
+        .wait_for(
+            |m| is_event(m, "warning") && m.contains("RLIMIT_NOFILE"),
+            Duration::from_secs(10),
+        )
+        .unwrap_or_else(|| panic!("the raise is not said: {:?}", receiver.received));
+    assert!(
+        raised.contains("of 16 is too low") && raised.contains(&format!("limit, {hard};")),
+        "{raised}"
+    );
     let (status, stderr) = daemon.stop_with(libc::SIGTERM);
     assert!(status.success(), "{status}: {stderr}");
 }

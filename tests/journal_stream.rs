@@ -6,7 +6,6 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -59,45 +58,16 @@ fn the_journal_files_each_stderr_line_at_its_severity() {
     // systemd-cat connects the daemon's stdout and stderr to the journal's stream
     // socket, and `stream` sets JOURNAL_STREAM to that socket's device and inode, as
     // systemd does for a service (Debian 12's systemd-cat does not set it itself).
-    let script = format!(
-        "{PRIVATE_JOURNALD}{}",
+    let journal = PrivateJournal::start(
         r#"
         systemd-cat -t psi-stream sh -c 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$0" "$@"' \
             "$BIN" --stderr -t "cpu:some:50000:2s severity=crit" --repeat 0 &
         systemd-cat -t psi-stream-bad sh -c 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec "$0" "$@"' \
             "$BIN" --stderr -t "cpu:some:50000:2s severity=urgent" || true
         wait
-    "#
+    "#,
+        &[("BIN", BIN)],
     );
-    let namespace = Command::new("unshare")
-        .process_group(0)
-        .args(["--mount", "--ipc", "sh", "-euc", &script])
-        .env("JOURNALD", journald_binary())
-        .env("BIN", BIN)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("unshare");
-    /// The namespace's process group (journald, the daemon, the shell) ends with it.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            // SAFETY: kill has no memory arguments; the negative pid is the group the
-            // namespace's shell leads.
-            unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = self.0.wait();
-        }
-    }
-    let namespace = Reap(namespace);
-    let journal = |identifier: &str| {
-        let output = Command::new("nsenter")
-            .arg("-t")
-            .arg(namespace.0.id().to_string())
-            .args(["-m", "journalctl", "-D", "/run/log/journal", "-o", "export"])
-            .arg(format!("SYSLOG_IDENTIFIER={identifier}"))
-            .output()
-            .expect("nsenter journalctl");
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
     let priority_of = |export: &str, message: &str| -> Option<String> {
         export
             .split("\n\n")
@@ -112,7 +82,7 @@ fn the_journal_files_each_stderr_line_at_its_severity() {
     let wait_for = |identifier: &str, message: &str| -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let export = journal(identifier);
+            let export = journal.export(&[&format!("SYSLOG_IDENTIFIER={identifier}")]);
             if let Some(priority) = priority_of(&export, message) {
                 return priority;
             }

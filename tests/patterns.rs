@@ -12,18 +12,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn cgroup_mount() -> PathBuf {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    psi_syslogd::cgroup::cgroup2_mount(&mountinfo).expect("a cgroup2 mount (tests need cgroup v2)")
-}
 
 /// A tree of test groups: a parent of its own under the cgroup2 root, removed with
 /// everything in it when dropped.
@@ -782,35 +776,18 @@ fn journald_stores_the_name_and_the_severity_of_a_pattern_instance() {
         "cpu:some:50000:2s:{}/*.service severity=alert name=hot",
         tree.name
     );
-    let script = format!(
-        "{PRIVATE_JOURNALD}{}",
+    let journal = PrivateJournal::start(
         r#"
         "$BIN" -t "$SPEC" --repeat 0 --journal 2> "$DIR/stderr" &
         echo "$!" > "$DIR/pid"
         wait
-    "#
+    "#,
+        &[
+            ("DIR", dir.to_str().unwrap()),
+            ("BIN", BIN),
+            ("SPEC", &spec),
+        ],
     );
-    let namespace = Command::new("unshare")
-        .process_group(0)
-        .args(["--mount", "--ipc", "sh", "-euc", &script])
-        .env("DIR", &dir)
-        .env("JOURNALD", journald_binary())
-        .env("BIN", BIN)
-        .env("SPEC", &spec)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("unshare");
-    /// The namespace's process group (journald, the daemon, the shell) ends with it.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            // SAFETY: kill has no memory arguments; the negative pid is the group the
-            // namespace's shell leads.
-            unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
-            let _ = self.0.wait();
-        }
-    }
-    let namespace = Reap(namespace);
     let load = CpuLoad::start(4);
     let deadline = Instant::now() + Duration::from_secs(30);
     let export = loop {
@@ -819,14 +796,7 @@ fn journald_stores_the_name_and_the_severity_of_a_pattern_instance() {
         {
             tree.adopt("hot.service", &load.pids());
         }
-        let output = Command::new("nsenter")
-            .arg("-t")
-            .arg(namespace.0.id().to_string())
-            .args(["-m", "journalctl", "-D", "/run/log/journal", "-o", "export"])
-            .args(["PSI_EVENT=pressure", "PSI_NAME=hot"])
-            .output()
-            .expect("nsenter journalctl");
-        let export = String::from_utf8_lossy(&output.stdout).into_owned();
+        let export = journal.export(&["PSI_EVENT=pressure", "PSI_NAME=hot"]);
         if export.contains("PSI_EVENT=pressure") {
             break export;
         }

@@ -77,13 +77,7 @@ impl Queue {
     /// Copies the line in; a full queue loses its oldest line first, or the one after it
     /// when the oldest is `in_flight` (half sent on a stream: dropping it would garble
     /// the frame). Returns whether a line was dropped.
-    pub fn push(
-        &mut self,
-        seconds: i64,
-        severity: Severity,
-        body: &str,
-        in_flight: bool,
-    ) -> bool {
+    pub fn push(&mut self, seconds: i64, severity: Severity, body: &str, in_flight: bool) -> bool {
         let full = self.lines.len() >= self.limit;
         if full {
             self.lines.remove(usize::from(in_flight));

@@ -751,3 +751,51 @@ impl Drop for KernelProbe {
         self.stop.store(true, Ordering::SeqCst);
     }
 }
+
+/// A shell script run after `PRIVATE_JOURNALD` in private mount and IPC namespaces, in a
+/// process group of its own: dropped, the whole group (journald, the daemon, the shell)
+/// is killed, so nothing outlives the test or holds its output pipes.
+pub struct PrivateJournal {
+    child: Child,
+}
+
+impl PrivateJournal {
+    /// Starts `script` (sh -eu) with `variables` set and `JOURNALD` naming journald.
+    pub fn start(script: &str, variables: &[(&str, &str)]) -> PrivateJournal {
+        use std::os::unix::process::CommandExt;
+        let script = format!("{PRIVATE_JOURNALD}{script}");
+        let mut command = Command::new("unshare");
+        command
+            .process_group(0)
+            .args(["--mount", "--ipc", "sh", "-euc", &script])
+            .env("JOURNALD", journald_binary())
+            .stdin(Stdio::null());
+        for (key, value) in variables {
+            command.env(key, value);
+        }
+        PrivateJournal {
+            child: command.spawn().expect("unshare"),
+        }
+    }
+
+    /// `journalctl -o export MATCHES...` on this journal, read inside its namespace.
+    pub fn export(&self, matches: &[&str]) -> String {
+        let output = Command::new("nsenter")
+            .arg("-t")
+            .arg(self.child.id().to_string())
+            .args(["-m", "journalctl", "-D", "/run/log/journal", "-o", "export"])
+            .args(matches)
+            .output()
+            .expect("nsenter journalctl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for PrivateJournal {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory arguments; the negative pid is the group the
+        // namespace's shell leads.
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}

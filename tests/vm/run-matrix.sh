@@ -98,7 +98,7 @@ boot() {
   esac
   local started=$SECONDS status=0
   # A VM that hangs is cut after 8 minutes; its console shows how far it got.
-  timeout 480 nice -n 10 "${qemu[@]}" -smp 2 -m 256 -nographic -no-reboot -nodefaults \
+  timeout 480 "${qemu[@]}" -smp 2 -m 256 -nographic -no-reboot -nodefaults \
     -serial stdio -net none -kernel "$kernel" -initrd "$initramfs" \
     -append "console=$console panic=-1 quiet loglevel=1 rdinit=/init" \
     </dev/null >"$out/$name.console" 2>&1 || status=$?

@@ -878,4 +878,21 @@ mod tests {
             );
         }
     }
+
+    /// Found by tests/fuzz (config_file): a NUL in a trigger's cgroup passed the file's
+    /// parser and was refused only when the triggers were merged, as a usage error (64)
+    /// without FILE:LINE.
+    #[test]
+    fn a_nul_in_a_cgroup_is_a_file_error() {
+        let error = file("ident x\ntrigger cpu:some:1ms:2s:/a\0b\n").unwrap_err();
+        assert_eq!(error.exit, Exit::Config);
+        assert!(
+            error.message.starts_with(
+                "/etc/psi-syslogd.conf:2: invalid trigger 'cpu:some:1ms:2s:/a\0b': \
+                 cgroup '/a\0b' has a NUL byte"
+            ),
+            "{}",
+            error.message
+        );
+    }
 }

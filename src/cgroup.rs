@@ -175,14 +175,16 @@ impl Watcher {
 /// `int wd; uint32_t mask, cookie, len; char name[len];`). A truncated event ends it.
 pub fn inotify_events(bytes: &[u8]) -> impl Iterator<Item = (i32, u32)> + '_ {
     const HEADER: usize = 16;
-    let mut offset = 0;
+    let mut offset: usize = 0;
+    // Checked sums: with a 32-bit usize (armv7) a hostile `len` would overflow
+    // `HEADER + len`, and an offset past the end `offset + HEADER`.
     std::iter::from_fn(move || {
-        let header = bytes.get(offset..offset + HEADER)?;
+        let header = bytes.get(offset..offset.checked_add(HEADER)?)?;
         let word = |i: usize| [header[i], header[i + 1], header[i + 2], header[i + 3]];
         let wd = i32::from_ne_bytes(word(0));
         let mask = u32::from_ne_bytes(word(4));
         let name_len = u32::from_ne_bytes(word(12)) as usize;
-        offset = offset.checked_add(HEADER + name_len)?;
+        offset = offset.checked_add(HEADER)?.checked_add(name_len)?;
         (offset <= bytes.len()).then_some((wd, mask))
     })
 }
@@ -246,6 +248,24 @@ mod tests {
         }
         for bad in ["system.slice", "", "/a/../b", "/./a"] {
             assert!(relative_name(bad, mount).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn inotify_events_end_at_a_truncated_event_and_stay_ended() {
+        let mut bytes = Vec::new();
+        for (wd, mask, len) in [(1i32, 0x100u32, 8u32), (2, 0x8000, u32::MAX)] {
+            bytes.extend_from_slice(&wd.to_ne_bytes());
+            bytes.extend_from_slice(&mask.to_ne_bytes());
+            bytes.extend_from_slice(&0u32.to_ne_bytes());
+            bytes.extend_from_slice(&len.to_ne_bytes());
+            bytes.extend_from_slice(&[0; 8]);
+        }
+        let mut events = inotify_events(&bytes);
+        assert_eq!(events.next(), Some((1, 0x100)));
+        // The second claims a name of 4 GiB: it ends the buffer, and nothing follows.
+        for _ in 0..3 {
+            assert_eq!(events.next(), None);
         }
     }
 }

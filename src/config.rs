@@ -560,19 +560,18 @@ fn check_recover_after(us: Option<u64>) -> Result<(), String> {
 pub fn render(config: &Config) -> String {
     let mut text = String::new();
     for spec in &config.triggers {
-        let _ = writeln!(text, "trigger {spec}");
+        directive(&mut text, "trigger", &spec.to_string());
     }
-    let _ = match &config.output {
-        Output::Syslog(Some(path)) => writeln!(text, "socket {path}"),
-        Output::Syslog(None) => writeln!(
-            text,
-            "# socket: the first of /dev/log, /var/run/syslog, /var/run/log"
-        ),
-        Output::Stderr => writeln!(text, "stderr"),
-        Output::Journal => writeln!(text, "journal"),
-    };
+    match &config.output {
+        Output::Syslog(Some(path)) => directive(&mut text, "socket", path),
+        Output::Syslog(None) => {
+            text.push_str("# socket: the first of /dev/log, /var/run/syslog, /var/run/log\n")
+        }
+        Output::Stderr => text.push_str("stderr\n"),
+        Output::Journal => text.push_str("journal\n"),
+    }
     let _ = writeln!(text, "facility {}", facility_name(config.facility));
-    let _ = writeln!(text, "ident {}", config.ident);
+    directive(&mut text, "ident", &config.ident);
     let _ = writeln!(text, "repeat {}", interval(config.pacing.repeat_us));
     let _ = match config.pacing.recover_after_us {
         Some(us) => writeln!(text, "recover-after {}", interval(us)),
@@ -589,6 +588,27 @@ pub fn render(config: &Config) -> String {
         let _ = writeln!(text, "wait-for-cgroups");
     }
     text
+}
+
+/// Appends `NAME VALUE`, or, for a value the file cannot hold (a line break, white
+/// space at an end, a `#` that would start a comment: all possible on the command line),
+/// a comment that quotes it, so the text never reads back as something else (found by
+/// tests/fuzz: `--ident '#x'` rendered as `ident #x`, which reads as `ident`).
+fn directive(text: &mut String, name: &str, value: &str) {
+    let holds = value.trim() == value
+        && !value.is_empty()
+        && !value.starts_with('#')
+        && !value.contains(['\n', '\r'])
+        && !value.contains(" #")
+        && !value.contains("\t#");
+    let _ = if holds {
+        writeln!(text, "{name} {value}")
+    } else {
+        writeln!(
+            text,
+            "# {name} {value:?}: not written, the file cannot hold this value"
+        )
+    };
 }
 
 /// A duration in the largest unit that states it exactly, as `parse_interval_us`
@@ -880,5 +900,55 @@ mod tests {
                 error.message
             );
         }
+    }
+
+    /// Found by tests/fuzz (config_file): a NUL in a trigger's cgroup passed the file's
+    /// parser and was refused only when the triggers were merged, as a usage error (64)
+    /// without FILE:LINE.
+    #[test]
+    fn a_nul_in_a_cgroup_is_a_file_error() {
+        let error = file("ident x\ntrigger cpu:some:1ms:2s:/a\0b\n").unwrap_err();
+        assert_eq!(error.exit, Exit::Config);
+        assert!(
+            error.message.starts_with(
+                "/etc/psi-syslogd.conf:2: invalid trigger 'cpu:some:1ms:2s:/a\0b': \
+                 cgroup '/a\0b' has a NUL byte"
+            ),
+            "{}",
+            error.message
+        );
+    }
+
+    /// Found by tests/fuzz (command_line): values the file's syntax cannot hold were
+    /// rendered as lines that read back as something else (`ident #x` is `ident` and a
+    /// comment; a newline in a socket path started a directive of its own).
+    #[test]
+    fn render_never_writes_what_reads_back_otherwise() {
+        let config = run(&[
+            "--ident",
+            "#x",
+            "--socket",
+            "/run/a\ntrigger cpu:some:1ms:2s",
+            "-t",
+            "cpu:some:1ms:2s:/a #b",
+            "-t",
+            "io:some:1ms:2s",
+        ])
+        .unwrap();
+        let text = render(&config);
+        assert!(
+            text.contains("# ident \"#x\": not written, the file cannot hold this value\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# socket \"/run/a\\ntrigger cpu:some:1ms:2s\": not written"),
+            "{text}"
+        );
+        assert!(text.contains("# trigger \"cpu:some:1000:2000000:/a #b\": not written"));
+        assert!(text.contains("\ntrigger io:some:1000:2000000\n"), "{text}");
+        let again = merge(&Settings::default(), file(&text).unwrap()).unwrap();
+        assert_eq!(again.triggers, [config.triggers[1].clone()]);
+        assert_eq!(again.ident, "psi-syslogd");
+        assert_eq!(again.output, Output::Syslog(None));
     }
 }

@@ -33,6 +33,8 @@ pub struct Line {
     full: bool,
     /// Inside a quoted value: a cut there closes the quote before the mark.
     quoted: bool,
+    /// Where the cut fell: how much the line kept, before the quote and mark it added.
+    kept: usize,
 }
 
 impl Line {
@@ -43,6 +45,7 @@ impl Line {
             len: 0,
             full: false,
             quoted: false,
+            kept: 0,
         };
         line.push("event=");
         line.push(name);
@@ -56,19 +59,38 @@ impl Line {
 
     /// Appends ` key=value` for a value we produce ourselves (numbers, fixed names).
     pub fn field(&mut self, key: &str, value: impl fmt::Display) -> &mut Line {
-        self.push(" ");
-        self.push(key);
-        self.push("=");
-        let _ = write!(self, "{value}");
-        self
+        self.pair(key, |line| {
+            let _ = write!(line, "{value}");
+        })
     }
 
     /// Appends ` key=value` for text from outside, quoted and escaped when needed.
     pub fn text(&mut self, key: &str, value: &str) -> &mut Line {
+        self.pair(key, |line| line.value("", value))
+    }
+
+    /// Appends ` key=` and the value `write` writes. A cut keeps a pair only with some
+    /// of its value: one that falls in ` key=`, or before the value's first character,
+    /// takes the whole pair away, so a cut line never ends in part of a key or a key
+    /// without a value (found by tests/fuzz: ` key` cut to ` ` left two spaces before
+    /// the mark).
+    fn pair(&mut self, key: &str, write: impl FnOnce(&mut Line)) -> &mut Line {
+        let start = self.len;
+        let was_full = self.full;
         self.push(" ");
         self.push(key);
         self.push("=");
-        self.value("", value);
+        let value_start = self.len;
+        write(self);
+        if self.full && !was_full {
+            let opened = self.bytes.get(value_start) == Some(&b'"');
+            if self.kept <= value_start + usize::from(opened) {
+                let mark = TRUNCATION_MARK.as_bytes();
+                self.bytes[start..start + mark.len()].copy_from_slice(mark);
+                self.len = start + mark.len();
+                self.kept = start;
+            }
+        }
         self
     }
 
@@ -76,17 +98,11 @@ impl Line {
     /// form would take more than `CGROUP_VALUE_MAX` bytes keeps its end (the leaf names
     /// the service) behind `CUT_MARK`: a value that does not begin with `/` was cut.
     pub fn cgroup_path(&mut self, path: &str) -> &mut Line {
-        self.push(" cgroup=");
         if logfmt_len(path) <= CGROUP_VALUE_MAX {
-            self.value("", path);
-            return self;
+            return self.pair("cgroup", |line| line.value("", path));
         }
-        let mut tail = last_chars_within(path, CGROUP_VALUE_MAX - CUT_MARK.len());
-        if needs_quotes(tail) {
-            tail = last_chars_within(path, CGROUP_VALUE_MAX - CUT_MARK.len() - 2);
-        }
-        self.value(CUT_MARK, tail);
-        self
+        let tail = kept_end(path);
+        self.pair("cgroup", |line| line.value(CUT_MARK, tail))
     }
 
     /// Writes `prefix` (plain ASCII of ours) and `value` as one logfmt value.
@@ -119,8 +135,11 @@ impl Line {
                 c => self.write_str(c.encode_utf8(&mut utf8)),
             };
         }
-        self.quoted = false;
+        // Still quoted while the closing quote goes in: if it does not fit, the cut
+        // closes the quote in the byte kept for that (found by tests/fuzz: a value that
+        // filled the line exactly was left open, the mark inside it).
         self.push("\"");
+        self.quoted = false;
     }
 
     /// Appends the trigger's identity: resource, kind, threshold and window.
@@ -183,6 +202,7 @@ impl Write for Line {
         }
         self.bytes[self.len..self.len + cut].copy_from_slice(&text.as_bytes()[..cut]);
         self.len += cut;
+        self.kept = self.len;
         if self.quoted {
             self.bytes[self.len] = b'"';
             self.len += 1;
@@ -209,18 +229,25 @@ fn escaped_len(c: char) -> usize {
     }
 }
 
-/// The longest end of `text` whose escaped form takes at most `budget` bytes.
-fn last_chars_within(text: &str, budget: usize) -> &str {
-    let mut start = text.len();
-    let mut used = 0;
-    for (index, c) in text.char_indices().rev() {
-        used += escaped_len(c);
-        if used > budget {
+/// The longest end of `path` that, behind `CUT_MARK`, takes at most `CGROUP_VALUE_MAX`
+/// bytes as a logfmt value: bare while no character needs quoting, then quoted and
+/// escaped (found by tests/fuzz: the end was measured either all bare or all quoted,
+/// which kept a character less than fits when the quoted end lost what needed quotes).
+fn kept_end(path: &str) -> &str {
+    let budget = CGROUP_VALUE_MAX - CUT_MARK.len();
+    let (mut start, mut bare, mut escaped, mut quoted) = (path.len(), 0, 2, false);
+    for (index, c) in path.char_indices().rev() {
+        bare += c.len_utf8();
+        escaped += escaped_len(c);
+        let mut utf8 = [0; 4];
+        quoted |= needs_quotes(c.encode_utf8(&mut utf8));
+        // Never less for a longer end: each character adds to both measures.
+        if (if quoted { escaped } else { bare }) > budget {
             break;
         }
         start = index;
     }
-    &text[start..]
+    &path[start..]
 }
 
 /// How many bytes `value` takes as a logfmt value, quotes included.
@@ -514,6 +541,91 @@ mod tests {
                 "{shift}: {text}"
             );
         }
+    }
+
+    /// Found by tests/fuzz (logfmt): a quoted value that ended exactly where the room
+    /// did lost its closing quote, and ` truncated=1` became part of the value.
+    #[test]
+    fn a_quoted_value_that_fills_the_line_keeps_its_closing_quote() {
+        // `event=x v="` is 11 bytes; the value takes the rest of the room, so only its
+        // closing quote does not fit.
+        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
+        let value = format!(" {}", "a".repeat(room - 11 - 1));
+        let mut line = Line::event("x");
+        line.text("v", &value);
+        assert_eq!(
+            line.as_str(),
+            format!("event=x v=\"{value}\" truncated=1"),
+            "the quote must close before the mark"
+        );
+        // One byte shorter, it fits, quote and all.
+        let mut line = Line::event("x");
+        line.text("v", &value[1..]);
+        assert_eq!(line.as_str(), format!("event=x v={}", &value[1..]));
+        let mut line = Line::event("x");
+        line.text("v", &value[..value.len() - 1]);
+        assert_eq!(
+            line.as_str(),
+            format!("event=x v=\"{}\"", &value[..value.len() - 1])
+        );
+    }
+
+    /// Found by tests/fuzz (logfmt): a cut in ` key=` kept part of it (` ke`, ` key`,
+    /// or only the space, which left two spaces before the mark).
+    #[test]
+    fn a_cut_never_leaves_part_of_a_key_or_a_key_without_its_value() {
+        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
+        // `event=x a=` is 10 bytes; the b's leave `left` bytes of room.
+        let cut = |left: usize, last: &dyn Fn(&mut Line)| {
+            let mut line = Line::event("x");
+            line.text("a", &"b".repeat(room - 10 - left));
+            last(&mut line);
+            line.as_str().to_string()
+        };
+        for left in 1..=5 {
+            let text = cut(left, &|line| {
+                line.field("key", 1234567);
+            });
+            let expected = format!("event=x a={}", "b".repeat(room - 10 - left));
+            assert_eq!(text, format!("{expected} truncated=1"), "{left}");
+        }
+        // With room for ` key=` and part of the value, the part is kept.
+        let text = cut(7, &|line| {
+            line.field("key", 1234567);
+        });
+        assert!(text.ends_with(" key=12 truncated=1"), "{text}");
+        // A quoted value that keeps nothing but its quotes goes too.
+        let text = cut(9, &|line| {
+            line.text("v", "\u{1b}");
+        });
+        assert_eq!(
+            text,
+            format!("event=x a={} truncated=1", "b".repeat(room - 10 - 9))
+        );
+        assert!(!text.contains("  "), "{text}");
+    }
+
+    /// Found by tests/fuzz (logfmt): a cut path kept a character less than fits.
+    #[test]
+    fn a_cut_path_keeps_as_much_of_its_end_as_fits() {
+        let cgroup = |path: &str| {
+            let mut line = Line::event("x");
+            line.cgroup_path(path);
+            line.as_str()
+                .strip_prefix("event=x cgroup=")
+                .unwrap()
+                .to_string()
+        };
+        // The last 32 characters hold a `=`, so they would need quotes; the last 31 do
+        // not, and fit bare behind the mark.
+        let end = format!("1{}", "b".repeat(30));
+        let path = format!("/system.slice/x={end}");
+        assert_eq!(cgroup(&path), format!("...{end}"));
+        // A quoted end as long as fits: 30 bytes of escapes and characters.
+        let end = format!("ab{}", "\u{e9}".repeat(14));
+        let path = format!("/system.slice/x{end}");
+        assert_eq!(cgroup(&path), format!("\"...{end}\""));
+        assert_eq!(cgroup(&path).len(), CGROUP_VALUE_MAX);
     }
 
     #[test]

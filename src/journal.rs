@@ -195,8 +195,14 @@ pub fn unescape(escaped: &str, out: &mut [u8]) -> usize {
                 Some('r') => '\r',
                 Some('t') => '\t',
                 Some('u') => {
+                    // Four hex digits exactly: from_str_radix alone would take a sign.
                     let hex = chars.as_str().get(..4).unwrap_or("");
-                    let code = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
+                    let code = hex
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit())
+                        .then(|| u32::from_str_radix(hex, 16).ok())
+                        .flatten()
+                        .and_then(char::from_u32);
                     if let Some(code) = code {
                         chars = chars.as_str()[4..].chars();
                         code
@@ -274,5 +280,12 @@ mod tests {
         let mut out = [0u8; 64];
         let len = unescape(raw, &mut out);
         assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), hostile);
+    }
+
+    #[test]
+    fn a_unicode_escape_takes_four_hex_digits_and_no_sign() {
+        let mut out = [0u8; 16];
+        let len = unescape("\\u00e9\\u+041", &mut out);
+        assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), "\u{e9}u+041");
     }
 }

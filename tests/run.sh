@@ -87,8 +87,10 @@ step "build the tests" cargo test --all-targets --release --no-run
 while read -r selector name; do
   step "$name" cargo test --release "$selector"
 done < <(cargo_targets)
-# Further steps (a kernel matrix under qemu, other architectures, fuzzing) go here,
-# one line each: step "NAME" COMMAND...
+# Every fuzz target for a bounded time, and the fuzz crate's own tests (its strict
+# logfmt reader and the reference implementations the targets compare against).
+step "fuzz crate unit tests" cargo +nightly test --manifest-path tests/fuzz/Cargo.toml --lib
+step "fuzzing (9 targets, 30 s each)" tests/fuzz/run.sh 30
 
 echo
 echo "== summary"

@@ -16,12 +16,27 @@ use crate::trigger::Trigger;
 pub const LINE_CAPACITY: usize = 900;
 /// What ends a line that did not fit, so a cut is never silent.
 const TRUNCATION_MARK: &str = " truncated=1";
-/// The most bytes a `cgroup=` value takes, quotes and escapes included. An ordinary
-/// trigger line must fit, header and all, in 240 bytes (BusyBox syslogd reads 256). The
-/// longest, `event=ongoing` with the kernel's largest thresholds, 100% averages, a day
-/// and 99999 crossings, pid 4194304 and the default ident, takes 197 bytes before
-/// ` cgroup=`, which leaves this much (sink.rs's test measures it).
-pub const CGROUP_VALUE_MAX: usize = 35;
+/// What a trigger line must fit in, header and all: BusyBox syslogd reads 256 bytes.
+pub const LINE_BUDGET: usize = 240;
+/// The longest header with the default ident: `<191>Mmm dd hh:mm:ss psi-syslogd[4194304]: `
+/// (priority 191 is local7.debug; 4194304 is Linux's largest pid).
+pub const HEADER_MAX: usize = 43;
+/// The least room a `cgroup=` value gets, quotes and escapes included. The longest
+/// ordinary trigger line, `event=ongoing` with the kernel's largest thresholds, 100%
+/// averages, a day and 99999 crossings, pid 4194304 and the default ident, takes 197
+/// bytes before ` cgroup=`, which leaves this much of `LINE_BUDGET` (the header's test,
+/// sink/header.rs, measures it). Shorter lines leave the cgroup more.
+pub const CGROUP_VALUE_MIN: usize = 35;
+
+/// The room a `cgroup=` value has in a line whose body already holds `body_len` bytes:
+/// what `LINE_BUDGET` leaves after the longest header and ` cgroup=`, never less than
+/// `CGROUP_VALUE_MIN` (a custom ident, a `name=` or a long reason can then take a line
+/// past the budget, by at most what they add).
+pub fn cgroup_budget(body_len: usize) -> usize {
+    LINE_BUDGET
+        .saturating_sub(HEADER_MAX + body_len + " cgroup=".len())
+        .max(CGROUP_VALUE_MIN)
+}
 /// What replaces the beginning of a cgroup path that was cut. Paths begin with `/`, so
 /// a value that begins with this was cut.
 pub const CUT_MARK: &str = "...";
@@ -95,13 +110,15 @@ impl Line {
     }
 
     /// Appends ` cgroup=PATH`, the last key of every trigger line. A path whose logfmt
-    /// form would take more than `CGROUP_VALUE_MAX` bytes keeps its end (the leaf names
-    /// the service) behind `CUT_MARK`: a value that does not begin with `/` was cut.
+    /// form would take more than the room the line has left (`cgroup_budget`) keeps its
+    /// end (the leaf names the service) behind `CUT_MARK`: a value that does not begin
+    /// with `/` was cut.
     pub fn cgroup_path(&mut self, path: &str) -> &mut Line {
-        if logfmt_len(path) <= CGROUP_VALUE_MAX {
+        let budget = cgroup_budget(self.len);
+        if logfmt_len(path) <= budget {
             return self.pair("cgroup", |line| line.value("", path));
         }
-        let tail = kept_end(path);
+        let tail = kept_end(path, budget);
         self.pair("cgroup", |line| line.value(CUT_MARK, tail))
     }
 
@@ -229,12 +246,12 @@ fn escaped_len(c: char) -> usize {
     }
 }
 
-/// The longest end of `path` that, behind `CUT_MARK`, takes at most `CGROUP_VALUE_MAX`
-/// bytes as a logfmt value: bare while no character needs quoting, then quoted and
-/// escaped (found by tests/fuzz: the end was measured either all bare or all quoted,
-/// which kept a character less than fits when the quoted end lost what needed quotes).
-fn kept_end(path: &str) -> &str {
-    let budget = CGROUP_VALUE_MAX - CUT_MARK.len();
+/// The longest end of `path` that, behind `CUT_MARK`, takes at most `budget` bytes as a
+/// logfmt value: bare while no character needs quoting, then quoted and escaped (found
+/// by tests/fuzz: the end was measured either all bare or all quoted, which kept a
+/// character less than fits when the quoted end lost what needed quotes).
+fn kept_end(path: &str, budget: usize) -> &str {
+    let budget = budget - CUT_MARK.len();
     let (mut start, mut bare, mut escaped, mut quoted) = (path.len(), 0, 2, false);
     for (index, c) in path.char_indices().rev() {
         bare += c.len_utf8();
@@ -477,22 +494,53 @@ mod tests {
         );
     }
 
+    /// The `cgroup=` value of a line long enough to leave it only `CGROUP_VALUE_MIN`.
+    fn cgroup_at_the_minimum(path: &str) -> String {
+        let mut line = Line::event("x");
+        line.field("pad", "p".repeat(150));
+        assert_eq!(cgroup_budget(line.len), CGROUP_VALUE_MIN);
+        line.cgroup_path(path);
+        line.as_str().rsplit_once(" cgroup=").unwrap().1.to_string()
+    }
+
+    #[test]
+    fn a_cgroup_takes_what_the_line_leaves_of_its_budget() {
+        // A short line leaves a long path whole.
+        let long = format!(
+            "/kubepods.slice/pod-{}/cri-{}.scope",
+            "a".repeat(36),
+            "b".repeat(64)
+        );
+        let mut line = Line::event("removed");
+        line.cgroup_path(&long);
+        let whole = format!("event=removed cgroup={long}");
+        assert_eq!(line.as_str(), whole);
+        // Longer than the room: its end, the line exactly at the budget.
+        let longer = format!("/x{}", "c".repeat(300));
+        let mut line = Line::event("removed");
+        line.cgroup_path(&longer);
+        assert_eq!(
+            HEADER_MAX + line.as_str().len(),
+            LINE_BUDGET,
+            "{}",
+            line.as_str()
+        );
+        assert!(
+            line.as_str().contains(" cgroup=...ccc"),
+            "{}",
+            line.as_str()
+        );
+    }
+
     #[test]
     fn a_long_cgroup_keeps_its_end_behind_the_cut_mark() {
-        let cgroup = |path: &str| {
-            let mut line = Line::event("x");
-            line.cgroup_path(path);
-            line.as_str()
-                .strip_prefix("event=x cgroup=")
-                .unwrap()
-                .to_string()
-        };
+        let cgroup = cgroup_at_the_minimum;
         assert_eq!(cgroup("/"), "/");
-        let fits = format!("/{}", "a".repeat(CGROUP_VALUE_MAX - 1));
+        let fits = format!("/{}", "a".repeat(CGROUP_VALUE_MIN - 1));
         assert_eq!(cgroup(&fits), fits);
         let long = format!("/system.slice/{}.scope", "0123456789abcdef".repeat(4));
         let cut = cgroup(&long);
-        assert_eq!(cut.len(), CGROUP_VALUE_MAX, "{cut}");
+        assert_eq!(cut.len(), CGROUP_VALUE_MIN, "{cut}");
         assert!(
             cut.starts_with(CUT_MARK) && long.ends_with(&cut[CUT_MARK.len()..]),
             "{cut}"
@@ -500,7 +548,7 @@ mod tests {
         // Escapes count against the limit, and the cut never splits one.
         let hostile = format!("/{}", "\n\"\u{1b}\u{e9}".repeat(20));
         let cut = cgroup(&hostile);
-        assert!(cut.len() <= CGROUP_VALUE_MAX, "{cut}");
+        assert!(cut.len() <= CGROUP_VALUE_MIN, "{cut}");
         assert!(
             cut.starts_with("\"...") && cut.ends_with("\\u001b\u{e9}\""),
             "{cut}"
@@ -608,14 +656,7 @@ mod tests {
     /// Found by tests/fuzz (logfmt): a cut path kept a character less than fits.
     #[test]
     fn a_cut_path_keeps_as_much_of_its_end_as_fits() {
-        let cgroup = |path: &str| {
-            let mut line = Line::event("x");
-            line.cgroup_path(path);
-            line.as_str()
-                .strip_prefix("event=x cgroup=")
-                .unwrap()
-                .to_string()
-        };
+        let cgroup = cgroup_at_the_minimum;
         // The last 32 characters hold a `=`, so they would need quotes; the last 31 do
         // not, and fit bare behind the mark.
         let end = format!("1{}", "b".repeat(30));
@@ -625,7 +666,7 @@ mod tests {
         let end = format!("ab{}", "\u{e9}".repeat(14));
         let path = format!("/system.slice/x{end}");
         assert_eq!(cgroup(&path), format!("\"...{end}\""));
-        assert_eq!(cgroup(&path).len(), CGROUP_VALUE_MAX);
+        assert_eq!(cgroup(&path).len(), CGROUP_VALUE_MIN);
     }
 
     #[test]

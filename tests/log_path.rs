@@ -375,7 +375,7 @@ fn a_hostile_cgroup_name_stays_inside_one_line() {
         Err(Some(libc::EINVAL)),
         "the kernel took a newline in a cgroup name"
     );
-    // Short enough to stay whole within the 35-byte cgroup= budget once escaped.
+    // Short enough to stay whole within the least cgroup= budget (35 bytes) once escaped.
     let name = format!("\"{}\"=x\tevent=y \x1b", std::process::id());
     let cgroup = TestCgroup::create_named(&format!("/{name}"));
     let load = CpuLoad::start_in(&cgroup, 4);

@@ -30,7 +30,8 @@ struct Tree {
 impl Tree {
     fn new(label: &str) -> Tree {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        // Short, so that `cgroup=` (35 bytes at most, message.rs) shows the whole name.
+        // Short, so that `cgroup=` shows the whole name even where a line leaves it the
+        // least room (35 bytes, message.rs).
         let name = format!(
             "/psi-{label}{}-{}",
             COUNTER.fetch_add(1, Ordering::SeqCst),

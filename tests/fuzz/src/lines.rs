@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use arbitrary::Arbitrary;
-use psi_syslogd::message::{self, CGROUP_VALUE_MAX, CUT_MARK, LINE_CAPACITY, Line};
+use psi_syslogd::message::{self, CUT_MARK, LINE_CAPACITY, Line};
 use psi_syslogd::pressure::{Hundredths, Reading, Resource, Stall};
 use psi_syslogd::spec::{Level, NAME_MAX, Spec};
 use psi_syslogd::trigger::Trigger;
@@ -23,8 +23,9 @@ pub const CONTENT_MAX: usize = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
 pub enum Want {
     /// Exactly this value.
     Exact(String),
-    /// The cgroup path: itself if its logfmt form fits in CGROUP_VALUE_MAX, else
-    /// CUT_MARK and the longest end of it that fits.
+    /// The cgroup path: itself if its logfmt form fits in the room the line leaves it
+    /// (message::cgroup_budget of what comes before), else CUT_MARK and the longest end
+    /// of it that fits.
     Cgroup(String),
 }
 
@@ -478,13 +479,13 @@ impl LineInput {
     }
 }
 
-/// The longest end of `path` that, behind CUT_MARK, takes at most CGROUP_VALUE_MAX
-/// bytes as a logfmt value (the cost of a longer end is never smaller).
-pub fn longest_kept_end(path: &str) -> &str {
+/// The longest end of `path` that, behind CUT_MARK, takes at most `budget` bytes as a
+/// logfmt value (the cost of a longer end is never smaller).
+pub fn longest_kept_end(path: &str, budget: usize) -> &str {
     let mut start = path.len();
     for (index, _) in path.char_indices().rev() {
         let candidate = format!("{CUT_MARK}{}", &path[index..]);
-        if logfmt::written_len(&candidate) > CGROUP_VALUE_MAX {
+        if logfmt::written_len(&candidate) > budget {
             break;
         }
         start = index;
@@ -493,12 +494,12 @@ pub fn longest_kept_end(path: &str) -> &str {
 }
 
 /// Whether a cgroup value was written in full: the path itself if its logfmt form fits
-/// in CGROUP_VALUE_MAX, else CUT_MARK and the longest end of the path that fits.
-pub fn check_cgroup(path: &str, pair: &Pair) -> Result<(), String> {
+/// in `budget`, else CUT_MARK and the longest end of the path that fits.
+pub fn check_cgroup(path: &str, pair: &Pair, budget: usize) -> Result<(), String> {
     let Some(value) = pair.value.as_deref() else {
         return Err("cgroup without '='".into());
     };
-    if logfmt::written_len(path) <= CGROUP_VALUE_MAX {
+    if logfmt::written_len(path) <= budget {
         return if value == path {
             Ok(())
         } else {
@@ -507,9 +508,9 @@ pub fn check_cgroup(path: &str, pair: &Pair) -> Result<(), String> {
             ))
         };
     }
-    if pair.written_len > CGROUP_VALUE_MAX {
+    if pair.written_len > budget {
         return Err(format!(
-            "cgroup= takes {} bytes, over its budget of {CGROUP_VALUE_MAX}: {path:?} -> {value:?}",
+            "cgroup= takes {} bytes, over its budget of {budget}: {path:?} -> {value:?}",
             pair.written_len
         ));
     }
@@ -523,22 +524,22 @@ pub fn check_cgroup(path: &str, pair: &Pair) -> Result<(), String> {
             "the cut must keep the path's end: {path:?} -> {value:?}"
         ));
     }
-    if kept != longest_kept_end(path) {
+    if kept != longest_kept_end(path, budget) {
         return Err(format!(
             "the cut must keep as much of the end as fits: {path:?} -> {value:?}, not {:?}",
-            longest_kept_end(path)
+            longest_kept_end(path, budget)
         ));
     }
     Ok(())
 }
 
-fn matches_fully(pair: &Pair, key: &str, want: &Want) -> Result<(), String> {
+fn matches_fully(pair: &Pair, key: &str, want: &Want, budget: usize) -> Result<(), String> {
     if pair.key != key {
         return Err(format!("key {:?}, not {key:?}", pair.key));
     }
     match (want, &pair.value) {
         (Want::Exact(value), Some(got)) if got == value => Ok(()),
-        (Want::Cgroup(path), Some(_)) => check_cgroup(path, pair),
+        (Want::Cgroup(path), Some(_)) => check_cgroup(path, pair, budget),
         _ => Err(format!("{pair:?} is not {key}={want:?}")),
     }
 }
@@ -563,28 +564,33 @@ fn is_partial(pair: &Pair, key: &str, want: &Want) -> bool {
         }
 }
 
-/// Bounds on the length of the line had nothing been cut: a cut cgroup takes between
-/// CUT_MARK plus one byte and CGROUP_VALUE_MAX.
-fn uncut_len_bounds(want: &Expected) -> (usize, usize) {
-    let (mut low, mut high) = (0, 0);
-    for (index, (key, value)) in want.iter().enumerate() {
-        let fixed = usize::from(index > 0) + key.len() + 1;
-        let (l, h) = match value {
-            // message.rs writes its own values bare; `text` quotes the rest.
-            Want::Exact(v) => (logfmt::written_len(v), logfmt::written_len(v)),
-            Want::Cgroup(path) => {
-                let whole = logfmt::written_len(path);
-                if whole <= CGROUP_VALUE_MAX {
-                    (whole, whole)
-                } else {
-                    (CUT_MARK.len() + 1, CGROUP_VALUE_MAX)
+/// The room message.rs gives each pair's value if it is a cgroup path (what the budget
+/// leaves after the pairs before it), and the bytes each pair takes with its separator,
+/// had nothing been cut: exact, pair by pair, for a cut cgroup takes what its end needs.
+fn layout(want: &Expected) -> Vec<(usize, usize)> {
+    let mut body = 0;
+    want.iter()
+        .enumerate()
+        .map(|(index, (key, value))| {
+            let budget = message::cgroup_budget(body);
+            let written = match value {
+                // message.rs writes its own values bare; `text` quotes the rest.
+                Want::Exact(v) => logfmt::written_len(v),
+                Want::Cgroup(path) => {
+                    let whole = logfmt::written_len(path);
+                    if whole <= budget {
+                        whole
+                    } else {
+                        let kept = longest_kept_end(path, budget);
+                        logfmt::written_len(&format!("{CUT_MARK}{kept}"))
+                    }
                 }
-            }
-        };
-        low += fixed + l;
-        high += fixed + h;
-    }
-    (low, high)
+            };
+            let taken = usize::from(index > 0) + key.len() + 1 + written;
+            body += taken;
+            (budget, taken)
+        })
+        .collect()
 }
 
 /// Every property of a line: valid, one line, no control character, no U+2028/U+2029,
@@ -603,39 +609,41 @@ pub fn check_line(line: &Line, want: &Expected) {
         panic!("the line holds {c:?}: {text:?}");
     }
     let pairs = logfmt::read(text).unwrap_or_else(|why| panic!("{why}: {text:?}"));
-    let (low, high) = uncut_len_bounds(want);
+    let layout = layout(want);
+    let uncut: usize = layout.iter().map(|&(_, taken)| taken).sum();
     let cut = text.ends_with(TRUNCATION_MARK)
         && pairs
             .last()
             .is_some_and(|p| p.key == "truncated" && p.value.as_deref() == Some("1"));
     if !cut {
         assert!(
-            low <= CONTENT_MAX,
-            "{low} bytes needed, yet not cut: {text:?}"
+            uncut <= CONTENT_MAX,
+            "{uncut} bytes needed, yet not cut: {text:?}"
         );
         assert_eq!(pairs.len(), want.len(), "{text:?}\nwanted {want:?}");
-        for (pair, (key, value)) in pairs.iter().zip(want) {
-            if let Err(why) = matches_fully(pair, key, value) {
+        for ((pair, (key, value)), &(budget, _)) in pairs.iter().zip(want).zip(&layout) {
+            if let Err(why) = matches_fully(pair, key, value, budget) {
                 panic!("{why}, in {text:?}");
             }
         }
         return;
     }
     assert!(
-        high > CONTENT_MAX,
-        "cut though at most {high} bytes were needed: {text:?}"
+        uncut > CONTENT_MAX,
+        "cut though only {uncut} bytes were needed: {text:?}"
     );
     let kept = &pairs[..pairs.len() - 1];
     assert!(!kept.is_empty() && kept.len() <= want.len(), "{text:?}");
     let (last, whole) = kept.split_last().unwrap_or_else(|| unreachable!());
-    for (pair, (key, value)) in whole.iter().zip(want) {
-        if let Err(why) = matches_fully(pair, key, value) {
+    for ((pair, (key, value)), &(budget, _)) in whole.iter().zip(want).zip(&layout) {
+        if let Err(why) = matches_fully(pair, key, value, budget) {
             panic!("{why}, in {text:?}");
         }
     }
     let (key, value) = &want[kept.len() - 1];
+    let budget = layout[kept.len() - 1].0;
     let content = text.len() - TRUNCATION_MARK.len();
-    if kept.len() < want.len() && matches_fully(last, key, value).is_ok() {
+    if kept.len() < want.len() && matches_fully(last, key, value, budget).is_ok() {
         // Cut at a pair's end: the next pair, ` key=` and the start of its value (a
         // quote and an escape at most), did not fit.
         let next = &want[kept.len()].0;
@@ -645,7 +653,7 @@ pub fn check_line(line: &Line, want: &Expected) {
         );
     } else {
         assert!(
-            is_partial(last, key, value) || matches_fully(last, key, value).is_ok(),
+            is_partial(last, key, value) || matches_fully(last, key, value, budget).is_ok(),
             "the cut pair {last:?} is not part of {key}={value:?}: {text:?}"
         );
         // Cut inside a value: at most an escape (6 bytes) or a character (4) is lost.

@@ -30,6 +30,8 @@ packages=(
   cpio           # the kernel matrix's initramfs images
   debian-archive-keyring # the kernel matrix's private apt sources (Debian's signing keys)
   systemd-container debootstrap # the unit under a real systemd (systemd-nspawn --boot)
+  g++ python3    # g++: the fuzz step (libfuzzer-sys builds libFuzzer, C++); python3: tests/run.sh lists the test targets with it
+  procps         # /bin/kill for the unit's ExecReload=, and ps
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -17,9 +17,8 @@ mod common;
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -463,41 +462,6 @@ fn a_receiver_that_stops_reading_for_a_minute_gets_an_exact_dropped_count() {
 // ---------------------------------------------------------------------------------
 // A receiver stopped with SIGSTOP
 
-/// A process in a group of its own, stopped and resumed with SIGSTOP and SIGCONT;
-/// dropped, it is resumed and the group gets SIGTERM, then SIGKILL.
-struct Background(Child);
-
-impl Background {
-    fn spawn(command: &mut Command) -> Background {
-        Background(
-            command
-                .process_group(0)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("spawn a receiver"),
-        )
-    }
-
-    fn signal_group(&self, signal: libc::c_int) {
-        // SAFETY: kill has no memory arguments; the negative pid is our own group.
-        unsafe { libc::kill(-(self.0.id() as libc::pid_t), signal) };
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.signal_group(libc::SIGCONT);
-        self.signal_group(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.signal_group(libc::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
 /// syslog-ng on a datagram socket in `dir`, writing `PROGRAM[PID] MESSAGE` lines to
 /// `dir/messages`. Returns it once its socket exists.
 fn syslog_ng(dir: &Path) -> Background {
@@ -524,6 +488,7 @@ fn syslog_ng(dir: &Path) -> Background {
     )
     .unwrap();
     let receiver = Background::spawn(
+        "syslog-ng",
         Command::new("syslog-ng")
             .args(["-F", "--no-caps", "-f"])
             .arg(&config)

@@ -12,9 +12,8 @@ mod common;
 
 use std::fs;
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -233,38 +232,6 @@ fn no_socket_at_start_then_the_start_line_and_crossings_arrive() {
     assert_eq!(stderr.matches("cannot").count(), 1, "said once: {stderr}");
 }
 
-/// A process group of its own; dropped, the group gets SIGTERM then SIGKILL.
-struct Background(Child);
-
-impl Background {
-    fn spawn(command: &mut Command) -> Background {
-        Background(
-            command
-                .process_group(0)
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("spawn a receiver"),
-        )
-    }
-
-    fn signal_group(&self, signal: libc::c_int) {
-        // SAFETY: kill has no memory arguments; the negative pid is our own group.
-        unsafe { libc::kill(-(self.0.id() as libc::pid_t), signal) };
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.signal_group(libc::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.signal_group(libc::SIGKILL);
-        let _ = self.0.wait();
-    }
-}
-
 /// Waits until `path` holds a line `wanted` accepts; returns the whole file.
 fn wait_for_file(path: &Path, wanted: impl Fn(&str) -> bool, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
@@ -303,6 +270,7 @@ fn syslog_ng_on_a_stream_socket_gets_the_same_lines() {
     )
     .unwrap();
     let _syslog_ng = Background::spawn(
+        "syslog-ng",
         Command::new("syslog-ng")
             .args(["-F", "--no-caps", "-f"])
             .arg(&config)
@@ -441,7 +409,7 @@ fn namespace(script: &str, variables: &[(&str, &Path)]) -> Background {
     for (key, value) in variables {
         command.env(key, value);
     }
-    Background::spawn(&mut command)
+    Background::spawn("a namespace", &mut command)
 }
 
 #[test]
@@ -480,7 +448,7 @@ fn journald_stores_native_fields_that_journalctl_matches() {
     let journalctl = |matches: &[&str]| {
         let output = Command::new("nsenter")
             .arg("-t")
-            .arg(namespace.0.id().to_string())
+            .arg(namespace.pid().to_string())
             .args(["-m", "journalctl", "-D", "/run/log/journal", "-o", "export"])
             .args(matches)
             .output()

@@ -10,7 +10,6 @@ mod common;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -98,60 +97,6 @@ fn wait_for_path(path: &Path, timeout: Duration) {
             path.display()
         );
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A receiver (or a whole namespace of them) in a process group of its own: dropped,
-/// the leader gets SIGTERM, then the group SIGKILL, so nothing outlives the test.
-struct Background {
-    child: Child,
-    name: &'static str,
-}
-
-impl Background {
-    fn spawn(name: &'static str, command: &mut Command) -> Background {
-        let child = command
-            .process_group(0)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Background { child, name }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Fails the test if the receiver has already exited (a config it refused).
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("{} exited: {status}", self.name);
-        }
-    }
-
-    fn signal_group(&self, signal: libc::c_int) {
-        // SAFETY: kill has no memory arguments; the negative pid is our own group.
-        unsafe { libc::kill(-(self.child.id() as libc::pid_t), signal) };
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        // The leader first: a daemon stops its alert commands itself; a namespace's
-        // shell leaves, and the SIGKILL below takes the rest at once.
-        // SAFETY: kill has no memory arguments.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Whatever the daemon left behind in its group (alert commands).
-        self.signal_group(libc::SIGKILL);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -752,50 +752,86 @@ impl Drop for KernelProbe {
     }
 }
 
-/// A shell script run after `PRIVATE_JOURNALD` in private mount and IPC namespaces, in a
-/// process group of its own: dropped, the whole group (journald, the daemon, the shell)
-/// is killed, so nothing outlives the test or holds its output pipes.
-pub struct PrivateJournal {
+/// A receiver (or a whole namespace of them) in a process group of its own. Dropped:
+/// the group is continued (a stopped member would not die), the leader gets SIGTERM
+/// (a daemon stops its own children, such as rsyslog's alert commands), and after up
+/// to 5 s the whole group SIGKILL, so nothing outlives the test or holds its pipes.
+pub struct Background {
     child: Child,
+    name: &'static str,
 }
+
+impl Background {
+    pub fn spawn(name: &'static str, command: &mut Command) -> Background {
+        use std::os::unix::process::CommandExt;
+        let child = command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Background { child, name }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails the test if the receiver has already exited (a config it refused).
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("{} exited: {status}", self.name);
+        }
+    }
+
+    pub fn signal_group(&self, signal: libc::c_int) {
+        // SAFETY: kill has no memory arguments; the negative pid is our own group.
+        unsafe { libc::kill(-(self.child.id() as libc::pid_t), signal) };
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.signal_group(libc::SIGCONT);
+        // SAFETY: kill has no memory arguments.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.signal_group(libc::SIGKILL);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A shell script run after `PRIVATE_JOURNALD` in private mount and IPC namespaces, in a
+/// process group of its own (`Background`).
+pub struct PrivateJournal(Background);
 
 impl PrivateJournal {
     /// Starts `script` (sh -eu) with `variables` set and `JOURNALD` naming journald.
     pub fn start(script: &str, variables: &[(&str, &str)]) -> PrivateJournal {
-        use std::os::unix::process::CommandExt;
         let script = format!("{PRIVATE_JOURNALD}{script}");
         let mut command = Command::new("unshare");
         command
-            .process_group(0)
             .args(["--mount", "--ipc", "sh", "-euc", &script])
-            .env("JOURNALD", journald_binary())
-            .stdin(Stdio::null());
+            .env("JOURNALD", journald_binary());
         for (key, value) in variables {
             command.env(key, value);
         }
-        PrivateJournal {
-            child: command.spawn().expect("unshare"),
-        }
+        PrivateJournal(Background::spawn("a private journald", &mut command))
     }
 
     /// `journalctl -o export MATCHES...` on this journal, read inside its namespace.
     pub fn export(&self, matches: &[&str]) -> String {
         let output = Command::new("nsenter")
             .arg("-t")
-            .arg(self.child.id().to_string())
+            .arg(self.0.pid().to_string())
             .args(["-m", "journalctl", "-D", "/run/log/journal", "-o", "export"])
             .args(matches)
             .output()
             .expect("nsenter journalctl");
         String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-}
-
-impl Drop for PrivateJournal {
-    fn drop(&mut self) {
-        // SAFETY: kill has no memory arguments; the negative pid is the group the
-        // namespace's shell leads.
-        unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
-        let _ = self.child.wait();
     }
 }

@@ -464,45 +464,17 @@ fn a_receiver_that_stops_reading_for_a_minute_gets_an_exact_dropped_count() {
 
 /// syslog-ng on a datagram socket in `dir`, writing `PROGRAM[PID] MESSAGE` lines to
 /// `dir/messages`. Returns it once its socket exists.
-fn syslog_ng(dir: &Path) -> Background {
-    let version = Command::new("syslog-ng")
-        .arg("--version")
-        .output()
-        .expect("run syslog-ng (tests/deps.sh installs syslog-ng-core)");
-    let version = String::from_utf8_lossy(&version.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Config version: ").map(str::to_string))
-        .expect("syslog-ng --version names its config version");
-    let socket = dir.join("log.sock");
-    let config = dir.join("syslog-ng.conf");
-    fs::write(
-        &config,
-        format!(
-            "@version: {version}\n\
-             source s {{ unix-dgram(\"{}\"); }};\n\
+fn datagram_syslog_ng(dir: &Path) -> Background {
+    syslog_ng(
+        dir,
+        &format!(
+            "source s {{ unix-dgram(\"{}\"); }};\n\
              destination d {{ file(\"{}\" template(\"$PROGRAM[$PID] $MSG\\n\")); }};\n\
              log {{ source(s); destination(d); }};\n",
-            socket.display(),
+            dir.join("log.sock").display(),
             dir.join("messages").display()
         ),
     )
-    .unwrap();
-    let receiver = Background::spawn(
-        "syslog-ng",
-        Command::new("syslog-ng")
-            .args(["-F", "--no-caps", "-f"])
-            .arg(&config)
-            .arg("-R")
-            .arg(dir.join("persist"))
-            .arg("-p")
-            .arg(dir.join("pid"))
-            .arg("-c")
-            .arg(dir.join("ctl")),
-    );
-    wait_until("syslog-ng's socket", Duration::from_secs(20), || {
-        socket.exists()
-    });
-    receiver
 }
 
 /// How long syslog-ng stays stopped: six times what the kernel and the daemon's queue
@@ -517,7 +489,7 @@ fn a_receiver_stopped_with_sigstop_and_resumed_gets_an_exact_dropped_count() {
     let _lock = exclusive();
     let heartbeat = Duration::from_millis(200);
     let dir = scratch_dir("sigstop");
-    let receiver = syslog_ng(&dir);
+    let receiver = datagram_syslog_ng(&dir);
     let messages = dir.join("messages");
     let group = TestCgroup::create("sigstop");
     let spawned = Instant::now();

@@ -255,37 +255,17 @@ fn syslog_ng_on_a_stream_socket_gets_the_same_lines() {
     let dir = scratch_dir("stream");
     let socket = dir.join("log.sock");
     let output = dir.join("messages");
-    let config = dir.join("syslog-ng.conf");
-    fs::write(
-        &config,
-        format!(
-            "@version: 3.35\n\
-             options {{ keep-hostname(yes); }};\n\
+    let _syslog_ng = syslog_ng(
+        &dir,
+        &format!(
+            "options {{ keep-hostname(yes); }};\n\
              source s {{ unix-stream(\"{}\"); }};\n\
              destination d {{ file(\"{}\" template(\"$PROGRAM[$PID] $MSG\\n\")); }};\n\
              log {{ source(s); destination(d); }};\n",
             socket.display(),
             output.display()
         ),
-    )
-    .unwrap();
-    let _syslog_ng = Background::spawn(
-        "syslog-ng",
-        Command::new("syslog-ng")
-            .args(["-F", "--no-caps", "-f"])
-            .arg(&config)
-            .arg("-R")
-            .arg(dir.join("persist"))
-            .arg("-p")
-            .arg(dir.join("pid"))
-            .arg("-c")
-            .arg(dir.join("ctl")),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "syslog-ng made no socket");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let daemon = privileged(&[
         "-t",
         BUSY_TRIGGER,

@@ -835,3 +835,36 @@ impl PrivateJournal {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 }
+
+/// A real syslog-ng in the foreground, in a process group of its own: `config` goes after
+/// the `@version:` line of the syslog-ng installed, its state files into `dir`. `config`
+/// must have it listen on `dir/log.sock`; returned once that socket exists.
+pub fn syslog_ng(dir: &Path, config: &str) -> Background {
+    let version = Command::new("syslog-ng")
+        .arg("--version")
+        .output()
+        .expect("run syslog-ng (tests/deps.sh installs syslog-ng-core)");
+    let version = String::from_utf8_lossy(&version.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Config version: ").map(str::to_string))
+        .expect("syslog-ng --version names its config version");
+    let file = dir.join("syslog-ng.conf");
+    fs::write(&file, format!("@version: {version}\n{config}")).unwrap();
+    let receiver = Background::spawn(
+        "syslog-ng",
+        Command::new("syslog-ng")
+            .args(["-F", "--no-caps", "-f"])
+            .arg(&file)
+            .arg("-R")
+            .arg(dir.join("persist"))
+            .arg("-p")
+            .arg(dir.join("pid"))
+            .arg("-c")
+            .arg(dir.join("ctl")),
+    );
+    let socket = dir.join("log.sock");
+    wait_until("syslog-ng's socket", Duration::from_secs(20), || {
+        socket.exists()
+    });
+    receiver
+}

@@ -38,16 +38,6 @@ fn privileged(args: &[&str]) -> Daemon {
     )
 }
 
-/// setpriv's arguments for a user with no capabilities (as systemd's DynamicUser=yes).
-const UNPRIVILEGED: [&str; 6] = [
-    "--reuid=61000",
-    "--regid=61000",
-    "--clear-groups",
-    "--inh-caps=-all",
-    "--bounding-set=-all",
-    "--no-new-privs",
-];
-
 /// CPU time, in clock ticks, a daemon may use per second while it handles a crossing
 /// or two and a few heartbeats a second: a healthy one uses well under 1 ms a second
 /// here; a spinning one gets at least its share of a CPU even on a loaded machine

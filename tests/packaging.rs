@@ -50,17 +50,6 @@ fn nested_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("packaging-target")
 }
 
-/// setpriv's arguments for what systemd's DynamicUser=yes gives: an unknown uid and
-/// gid, no groups, no capabilities at all, no way to gain any.
-const UNPRIVILEGED: [&str; 6] = [
-    "--reuid=61000",
-    "--regid=61000",
-    "--clear-groups",
-    "--inh-caps=-all",
-    "--bounding-set=-all",
-    "--no-new-privs",
-];
-
 #[test]
 fn build_static_makes_a_stripped_static_binary() {
     // A release build (and lintian) keeps both cores busy: real CPU pressure.

@@ -868,3 +868,14 @@ pub fn syslog_ng(dir: &Path, config: &str) -> Background {
     });
     receiver
 }
+
+/// setpriv's arguments for what systemd's DynamicUser=yes gives: an unknown uid and
+/// gid, no groups, no capabilities at all, no way to gain any.
+pub const UNPRIVILEGED: [&str; 6] = [
+    "--reuid=61000",
+    "--regid=61000",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+];

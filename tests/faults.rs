@@ -327,18 +327,7 @@ fn a_receiver_that_stops_reading_for_a_minute_gets_an_exact_dropped_count() {
     let group = TestCgroup::create("stall");
     let mut receiver = Receiver::new("stall");
     let spawned = Instant::now();
-    let daemon = privileged(&[
-        "-t",
-        &group.spec(BUSY_TRIGGER),
-        "--repeat",
-        "10m",
-        "--recover-after",
-        "3s",
-        "--heartbeat",
-        "200ms",
-        "--socket",
-        receiver.path_str(),
-    ]);
+    let daemon = stalled_receiver_daemon(&group, receiver.path_str());
     receiver
         .wait_for(|m| is_event(m, "start"), Duration::from_secs(10))
         .expect("start line");
@@ -452,6 +441,24 @@ fn a_receiver_that_stops_reading_for_a_minute_gets_an_exact_dropped_count() {
 // ---------------------------------------------------------------------------------
 // A receiver stopped with SIGSTOP
 
+/// The daemon of the stalled-receiver tests: the busy trigger on `group`, one episode
+/// line per 10 minutes, recovery after 3 s, a heartbeat every 200 ms (which numbers the
+/// lines), sending to `socket`.
+fn stalled_receiver_daemon(group: &TestCgroup, socket: &str) -> Daemon {
+    privileged(&[
+        "-t",
+        &group.spec(BUSY_TRIGGER),
+        "--repeat",
+        "10m",
+        "--recover-after",
+        "3s",
+        "--heartbeat",
+        "200ms",
+        "--socket",
+        socket,
+    ])
+}
+
 /// syslog-ng on a datagram socket in `dir`, writing `PROGRAM[PID] MESSAGE` lines to
 /// `dir/messages`. Returns it once its socket exists.
 fn datagram_syslog_ng(dir: &Path) -> Background {
@@ -483,18 +490,7 @@ fn a_receiver_stopped_with_sigstop_and_resumed_gets_an_exact_dropped_count() {
     let messages = dir.join("messages");
     let group = TestCgroup::create("sigstop");
     let spawned = Instant::now();
-    let daemon = privileged(&[
-        "-t",
-        &group.spec(BUSY_TRIGGER),
-        "--repeat",
-        "10m",
-        "--recover-after",
-        "3s",
-        "--heartbeat",
-        "200ms",
-        "--socket",
-        dir.join("log.sock").to_str().unwrap(),
-    ]);
+    let daemon = stalled_receiver_daemon(&group, dir.join("log.sock").to_str().unwrap());
     let pid = daemon.pid();
     let ours = |lines: Vec<String>| -> Vec<String> {
         let tag = format!("psi-syslogd[{pid}] ");

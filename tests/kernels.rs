@@ -1,7 +1,7 @@
 //! The kernel matrix: Debian's own kernels booted under qemu (tests/vm/run-matrix.sh),
 //! each running the steps in tests/vm/steps with the static daemon of its architecture.
 //! One test per kernel checks that every step passed there; one checks that what the
-//! kernels allowed is what README.md's kernel table says, and prints that table.
+//! kernels allowed is what tests/README.md's kernel table says, and prints that table.
 //!
 //! The VMs run once for all tests of this binary, holding the suite's lock (two VMs take
 //! both cores). Without qemu the tests fail under CI=true and say so loudly elsewhere.
@@ -400,10 +400,10 @@ fn what_each_kernel_allowed_is_the_readme_table() {
         "What each kernel allowed ({}):\n\n{table}",
         versions.join(", ")
     );
-    let readme = fs::read_to_string(Path::new(TOP).join("README.md")).expect("README.md");
+    let readme = fs::read_to_string(Path::new(TOP).join("tests/README.md")).expect("README.md");
     assert!(
         readme.contains(&table),
-        "README.md's kernel table is not what the kernels did; the matrix saw:\n\n{table}"
+        "tests/README.md's kernel table is not what the kernels did; the matrix saw:\n\n{table}"
     );
 }
 

@@ -216,6 +216,9 @@ fn debian_package_builds_lints_installs_and_removes_cleanly() {
     for path in [
         "./usr/sbin/psi-syslogd",
         "./usr/share/man/man8/psi-syslogd.8.gz",
+        "./usr/share/man/man5/psi-syslogd.conf.5.gz",
+        "./usr/share/doc/psi-syslogd/README.md.gz",
+        "./usr/share/doc/psi-syslogd/examples/rsyslog/alert.conf",
         "./lib/systemd/system/psi-syslogd.service",
         "./etc/psi-syslogd.conf",
         "./etc/rsyslog.d/psi-syslogd.conf",
@@ -249,6 +252,7 @@ fn debian_package_builds_lints_installs_and_removes_cleanly() {
         run(Command::new("systemd-analyze")
             .args(["verify", "/lib/systemd/system/psi-syslogd.service"]));
     let man = run(Command::new("man").args(["-w", "8", "psi-syslogd"]));
+    let man_conf = run(Command::new("man").args(["-w", "5", "psi-syslogd.conf"]));
     let listed = stdout(&dpkg(&["-L", "psi-syslogd"]));
     // Then remove: conffiles stay (Debian policy), and purge takes them too.
     dpkg(&["-r", "psi-syslogd"]);
@@ -262,6 +266,7 @@ fn debian_package_builds_lints_installs_and_removes_cleanly() {
     assert_success("systemd-analyze verify (installed)", &verify);
     assert!(stderr(&verify).is_empty(), "{}", stderr(&verify));
     assert_success("man -w psi-syslogd", &man);
+    assert_success("man -w 5 psi-syslogd.conf", &man_conf);
     assert!(listed.contains("/usr/sbin/psi-syslogd\n"), "{listed}");
 
     // dpkg keeps the list of a removed package's conffiles until it is purged.
@@ -331,6 +336,8 @@ fn foreign_debian_packages_build_and_lint() {
         for path in [
             "./usr/sbin/psi-syslogd",
             "./usr/share/man/man8/psi-syslogd.8.gz",
+            "./usr/share/man/man5/psi-syslogd.conf.5.gz",
+            "./usr/share/doc/psi-syslogd/README.md.gz",
             "./lib/systemd/system/psi-syslogd.service",
             "./etc/psi-syslogd.conf",
             "./usr/share/doc/psi-syslogd/copyright",

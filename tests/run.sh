@@ -82,7 +82,7 @@ for package in json.load(sys.stdin)["packages"]:
 '
 }
 
-step "man page lint" mandoc -T lint -W warning man/psi-syslogd.8
+step "man page lint" mandoc -T lint -W warning man/psi-syslogd.8 man/psi-syslogd.conf.5
 step "build the tests" cargo test --all-targets --release --no-run
 while read -r selector name; do
   step "$name" cargo test --release "$selector"

@@ -55,14 +55,18 @@ install -D -m 0755 "$binary" "$root/usr/sbin/psi-syslogd"
 install -D -m 0644 packaging/psi-syslogd.conf "$root/etc/psi-syslogd.conf"
 install -D -m 0644 packaging/rsyslog/psi-syslogd.conf "$root/etc/rsyslog.d/psi-syslogd.conf"
 install -D -m 0644 packaging/systemd/psi-syslogd.service "$root/lib/systemd/system/psi-syslogd.service"
-install -d "$root/usr/share/man/man8"
+install -d "$root/usr/share/man/man8" "$root/usr/share/man/man5"
 gzip -9n <man/psi-syslogd.8 >"$root/usr/share/man/man8/psi-syslogd.8.gz"
+gzip -9n <man/psi-syslogd.conf.5 >"$root/usr/share/man/man5/psi-syslogd.conf.5.gz"
 install -D -m 0644 packaging/debian/copyright "$doc/copyright"
 if [ "$arch" != "$native" ]; then
     install -D -m 0644 packaging/debian/static.lintian-overrides \
         "$root/usr/share/lintian/overrides/psi-syslogd"
 fi
 gzip -9n <packaging/debian/changelog >"$doc/changelog.gz"
+# The user's documentation (install, examples, privilege, where the alert rules are);
+# Debian compresses documentation over 4 kB.
+gzip -9n <README.md >"$doc/README.md.gz"
 for example in rsyslog/alert.conf rsyslog/page.conf rsyslog/forward.conf rsyslog/central.conf \
     syslog-ng/psi-syslogd.conf syslog-ng/alert.conf \
     journald/psi-syslogd-follow journald/psi-syslogd-alert.service journald/psi-syslogd-page.service \

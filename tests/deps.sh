@@ -25,6 +25,7 @@ packages=(
   qemu-user-static # the aarch64 and armv7 binaries run against this kernel
   gcc-arm-linux-gnueabihf # armv7 build: crtbegin/crtend and the unwinder (build-static.sh)
   lintian        # the package lint
+  rpm rpmlint    # the RPM: rpmbuild, rpm (installs into a private root), rpm2cpio; its lint
   shellcheck     # the shell script lint
   qemu-system-x86 qemu-system-arm # the kernel matrix (tests/kernels.rs): x86_64 and aarch64 VMs
   cpio           # the kernel matrix's initramfs images

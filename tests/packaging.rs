@@ -385,6 +385,7 @@ fn shell_scripts_parse_and_pass_shellcheck() {
         ("sh", "packaging/build-static.sh"),
         ("sh", "packaging/static-pie-ld"),
         ("sh", "packaging/debian/build-deb.sh"),
+        ("sh", "packaging/rpm/build-rpm.sh"),
         ("sh", "packaging/openrc/psi-syslogd"),
         ("sh", "packaging/sysvinit/psi-syslogd"),
         ("sh", "packaging/journald/psi-syslogd-follow"),

@@ -35,16 +35,6 @@ pub struct Entry<'a> {
 }
 
 impl Header {
-    /// Writes the header, stamped now, and `body` into `datagram`; returns the length.
-    pub fn compose(&self, severity: Severity, body: &str, datagram: &mut [u8]) -> usize {
-        let entry = Entry {
-            seconds: sys::wall_clock_seconds(),
-            body,
-            dropped: 0,
-        };
-        self.compose_entry(severity, &entry, datagram)
-    }
-
     /// Writes the header, stamped with the entry's own time, the body and ` dropped=N`
     /// when lines were lost before it.
     pub fn compose_entry(
@@ -69,17 +59,6 @@ impl Header {
             let _ = write!(cursor, " dropped={}", entry.dropped);
         }
         cursor.position() as usize
-    }
-}
-
-impl LogFormat<&str> for Header {
-    fn format<W: Write>(&self, w: &mut W, severity: Severity, body: &str) -> syslog::Result<()> {
-        let mut datagram = [0u8; DATAGRAM_CAPACITY];
-        let len = self.compose(severity, body, &mut datagram);
-        // One write: LoggerBackend sends each write as one datagram.
-        w.write(&datagram[..len])
-            .map(|_| ())
-            .map_err(syslog::Error::Write)
     }
 }
 
@@ -139,8 +118,13 @@ mod tests {
 
     #[test]
     fn header_carries_priority_local_time_ident_and_pid() {
+        let entry = Entry {
+            seconds: sys::wall_clock_seconds(),
+            body: "event=x",
+            dropped: 0,
+        };
         let mut datagram = [0u8; DATAGRAM_CAPACITY];
-        let len = header().compose(Severity::LOG_WARNING, "event=x", &mut datagram);
+        let len = header().compose_entry(Severity::LOG_WARNING, &entry, &mut datagram);
         let text = std::str::from_utf8(&datagram[..len]).unwrap();
         // daemon (3) * 8 + warning (4) = 28
         assert!(text.starts_with("<28>"), "{text}");

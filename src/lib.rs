@@ -16,7 +16,7 @@ pub mod config;
 pub mod episode;
 pub mod error;
 pub mod event_loop;
-pub mod journal;
+pub mod logfmt;
 pub mod message;
 pub mod notify;
 pub mod pattern;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
 use psi_syslogd::cgroup::{cgroup2_mount, inotify_events, relative_name};
-use psi_syslogd::message::Line;
+use psi_syslogd::logfmt::Line;
 use psi_syslogd_fuzz::lines::{Want, check_line};
 
 /// The kernel's mangling of a path in mountinfo.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use arbitrary::Arbitrary;
-use psi_syslogd::message::{self, CUT_MARK, LINE_CAPACITY, Line};
+use psi_syslogd::logfmt::{self as daemon_logfmt, CUT_MARK, LINE_CAPACITY, Line};
+use psi_syslogd::message;
 use psi_syslogd::pressure::{Hundredths, Reading, Resource, Stall};
 use psi_syslogd::spec::{Level, NAME_MAX, Spec};
 use psi_syslogd::trigger::Trigger;
@@ -13,9 +14,9 @@ use psi_syslogd::trigger::Trigger;
 use crate::is_line_breaking;
 use crate::logfmt::{self, Pair};
 
-/// What ends a line that did not fit (message.rs's TRUNCATION_MARK).
+/// What ends a line that did not fit (the daemon's logfmt.rs's TRUNCATION_MARK).
 pub const TRUNCATION_MARK: &str = " truncated=1";
-/// The longest content before the mark: message.rs keeps one byte for a closing quote.
+/// The longest content before the mark: logfmt.rs keeps one byte for a closing quote.
 pub const CONTENT_MAX: usize = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
 
 /// What a pair of the line must hold.
@@ -24,7 +25,7 @@ pub enum Want {
     /// Exactly this value.
     Exact(String),
     /// The cgroup path: itself if its logfmt form fits in the room the line leaves it
-    /// (message::cgroup_budget of what comes before), else CUT_MARK and the longest end
+    /// (logfmt::cgroup_budget of what comes before), else CUT_MARK and the longest end
     /// of it that fits.
     Cgroup(String),
 }
@@ -564,7 +565,7 @@ fn is_partial(pair: &Pair, key: &str, want: &Want) -> bool {
         }
 }
 
-/// The room message.rs gives each pair's value if it is a cgroup path (what the budget
+/// The room logfmt.rs gives each pair's value if it is a cgroup path (what the budget
 /// leaves after the pairs before it), and the bytes each pair takes with its separator,
 /// had nothing been cut: exact, pair by pair, for a cut cgroup takes what its end needs.
 fn layout(want: &Expected) -> Vec<(usize, usize)> {
@@ -572,7 +573,7 @@ fn layout(want: &Expected) -> Vec<(usize, usize)> {
     want.iter()
         .enumerate()
         .map(|(index, (key, value))| {
-            let budget = message::cgroup_budget(body);
+            let budget = daemon_logfmt::cgroup_budget(body);
             let written = match value {
                 // message.rs writes its own values bare; `text` quotes the rest.
                 Want::Exact(v) => logfmt::written_len(v),

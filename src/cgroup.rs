@@ -48,17 +48,6 @@ fn unescape_octal(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The cgroup2 mount of this machine, read from /proc/self/mountinfo.
-pub fn find_mount() -> io::Result<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-    cgroup2_mount(&mountinfo).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            "no cgroup2 filesystem in /proc/self/mountinfo: mount cgroup2 (e.g. boot with systemd.unified_cgroup_hierarchy=1)",
-        )
-    })
-}
-
 /// The group's name relative to the cgroup2 root, as /proc/PID/cgroup shows it
 /// (`/system.slice/x.service`). A full filesystem path under `mount` is accepted too.
 /// Returns `None` for the root group, which means system-wide.

@@ -12,6 +12,7 @@ use syslog::Facility;
 use crate::cgroup;
 use crate::episode::Pacing;
 use crate::error::{Error, Exit};
+use crate::roots::Roots;
 use crate::spec::{self, Spec};
 
 /// Triggers armed when none is given. Every window is 2 s, so they arm without
@@ -23,8 +24,6 @@ pub const DEFAULT_TRIGGERS: [&str; 3] = ["memory:some:10%:2s", "io:full:15%:2s",
 pub const DEFAULT_REPEAT_US: u64 = 60_000_000;
 /// RFC 3164 limits the TAG to 32 characters.
 const IDENT_MAX: usize = 32;
-/// Where cgroup triggers look when no cgroup2 mount is needed (never opened then).
-const UNUSED_CGROUP_MOUNT: &str = "/sys/fs/cgroup";
 
 const FACILITIES: [(&str, Facility); 24] = [
     ("kern", Facility::LOG_KERN),
@@ -174,8 +173,6 @@ pub struct Source {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub triggers: Vec<Spec>,
-    /// The cgroup2 mount, found when a trigger names a cgroup.
-    pub cgroup_mount: PathBuf,
     pub output: Output,
     pub facility: Facility,
     pub ident: String,
@@ -305,14 +302,15 @@ fn option_duration(option: &str, text: Option<&str>) -> Result<Option<u64>, Stri
         .transpose()
 }
 
-/// Reads the file (if any) and merges it under the command line. Called at start and
-/// on every SIGHUP.
-pub fn load(source: &Source) -> Result<Config, Error> {
+/// Reads the file (if any) and merges it under the command line; the cgroups of
+/// triggers are named relative to the cgroup2 mount of `roots`. Called at start and on
+/// every SIGHUP.
+pub fn load(source: &Source, roots: &Roots) -> Result<Config, Error> {
     let file = match &source.file {
         None => Settings::default(),
         Some(path) => parse_file(path, &read_file(path)?)?,
     };
-    merge(&source.command_line, file)
+    merge(&source.command_line, file, roots)
 }
 
 fn read_file(path: &Path) -> Result<String, Error> {
@@ -453,7 +451,7 @@ pub fn parse_interval_us(text: &str) -> Result<u64, String> {
     })
 }
 
-fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {
+fn merge(command_line: &Settings, file: Settings, roots: &Roots) -> Result<Config, Error> {
     let c = command_line.clone();
     let mut triggers = if !c.triggers.is_empty() {
         c.triggers
@@ -465,20 +463,18 @@ fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {
             .map(|text| Spec::parse(text))
             .collect::<Result<_, _>>()?
     };
-    let cgroup_mount = if triggers.iter().any(|t| t.cgroup.is_some()) {
-        cgroup::find_mount().map_err(|e| {
+    if triggers.iter().any(|t| t.cgroup.is_some()) {
+        let mount = roots.cgroup2().map_err(|why| {
             Error::new(
                 Exit::Unavailable,
-                format!("cannot watch cgroup triggers: {e}"),
+                format!("cannot watch cgroup triggers: {why}"),
             )
-        })?
-    } else {
-        PathBuf::from(UNUSED_CGROUP_MOUNT)
-    };
-    for spec in &mut triggers {
-        if let Some(given) = spec.cgroup.take() {
-            spec.cgroup = cgroup::relative_name(&given, &cgroup_mount)
-                .map_err(|why| usage(format!("invalid trigger '{spec}:{given}': {why}")))?;
+        })?;
+        for spec in &mut triggers {
+            if let Some(given) = spec.cgroup.take() {
+                spec.cgroup = cgroup::relative_name(&given, mount)
+                    .map_err(|why| usage(format!("invalid trigger '{spec}:{given}': {why}")))?;
+            }
         }
     }
     // The output is one setting in three words: the command line's, if it says any of
@@ -496,7 +492,6 @@ fn merge(command_line: &Settings, file: Settings) -> Result<Config, Error> {
     let recover_after_us = c.recover_after_us.or(file.recover_after_us);
     Ok(Config {
         triggers,
-        cgroup_mount,
         output,
         facility: c.facility.or(file.facility).unwrap_or(Facility::LOG_DAEMON),
         ident,
@@ -629,13 +624,20 @@ fn usage(message: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roots::fixture::Fixture;
 
-    fn run(args: &[&str]) -> Result<Config, Error> {
+    /// Loads the configuration `args` ask for, on the roots of `fixture` (a cgroup2 mount
+    /// of its own, with no group in it).
+    fn run_on(fixture: &Fixture, args: &[&str]) -> Result<Config, Error> {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         match parse(&args)? {
-            Command::Run(source) => load(&source),
+            Command::Run(source) => load(&source, &fixture.roots()),
             _ => panic!("not a run"),
         }
+    }
+
+    fn run(args: &[&str]) -> Result<Config, Error> {
+        run_on(&Fixture::new("config"), args)
     }
 
     fn file(text: &str) -> Result<Settings, Error> {
@@ -824,14 +826,64 @@ mod tests {
         let Command::Run(source) = parse(&args).unwrap() else {
             panic!()
         };
-        let config = merge(&source.command_line, file.clone()).unwrap();
+        let config = merge(
+            &source.command_line,
+            file.clone(),
+            &Fixture::new("config").roots(),
+        )
+        .unwrap();
         assert_eq!(config.triggers.len(), 1);
         assert_eq!(config.triggers[0].to_string(), "cpu:some:1000000:2000000");
         assert_eq!(config.ident, "fromcli");
         assert_eq!(config.facility as u8, Facility::LOG_LOCAL3 as u8);
         assert_eq!(config.pacing.repeat_us, 300_000_000);
-        let config = merge(&Settings::default(), file).unwrap();
+        let config = merge(&Settings::default(), file, &Fixture::new("config").roots()).unwrap();
         assert_eq!(config.triggers[0].to_string(), "memory:some:200000:2000000");
+    }
+
+    /// A trigger's cgroup is named relative to the cgroup2 mount the roots find (a full
+    /// path under it is shortened; the mount itself is the root group, system-wide), and
+    /// without a mount a cgroup trigger cannot load, while a system-wide one can.
+    #[test]
+    fn cgroups_are_named_relative_to_the_mount_of_the_roots() {
+        let fixture = Fixture::new("config-cgroups");
+        let mount = fixture.cgroup().display().to_string();
+        let config = run_on(
+            &fixture,
+            &[
+                "-t",
+                &format!("cpu:some:1ms:2s:{mount}/system.slice/x.service/"),
+                "-t",
+                "io:some:1ms:2s:/a//b",
+                "-t",
+                &format!("memory:some:1ms:2s:{mount}"),
+                "-t",
+                "memory:full:1ms:2s:/elsewhere/*.scope",
+            ],
+        )
+        .unwrap();
+        let shown: Vec<String> = config.triggers.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "cpu:some:1000:2000000:/system.slice/x.service",
+                "io:some:1000:2000000:/a//b",
+                "memory:some:1000:2000000",
+                "memory:full:1000:2000000:/elsewhere/*.scope",
+            ]
+        );
+        fixture.write("proc/self/mountinfo", "1 0 0:1 / / rw - ext4 /dev/vda rw\n");
+        let error = run_on(&fixture, &["-t", "cpu:some:1ms:2s:/a"]).unwrap_err();
+        assert_eq!(error.exit, Exit::Unavailable);
+        assert_eq!(
+            error.message,
+            format!(
+                "cannot watch cgroup triggers: no cgroup2 filesystem in {}/self/mountinfo: \
+                 mount cgroup2 (e.g. boot with systemd.unified_cgroup_hierarchy=1)",
+                fixture.proc().display()
+            )
+        );
+        assert!(run_on(&fixture, &["-t", "cpu:some:1ms:2s"]).is_ok());
     }
 
     #[test]
@@ -857,7 +909,12 @@ mod tests {
         ])
         .unwrap();
         let text = render(&config);
-        let again = merge(&Settings::default(), file(&text).unwrap()).unwrap();
+        let again = merge(
+            &Settings::default(),
+            file(&text).unwrap(),
+            &Fixture::new("config").roots(),
+        )
+        .unwrap();
         assert_eq!(again.triggers, config.triggers);
         assert_eq!(again.pacing, config.pacing);
         assert_eq!(again.heartbeat_us, config.heartbeat_us);
@@ -870,9 +927,14 @@ mod tests {
         let Command::Run(source) = parse(&args).unwrap() else {
             panic!()
         };
-        let config = merge(&source.command_line, file.clone()).unwrap();
+        let config = merge(
+            &source.command_line,
+            file.clone(),
+            &Fixture::new("config").roots(),
+        )
+        .unwrap();
         assert_eq!(config.output, Output::Stderr);
-        let config = merge(&Settings::default(), file).unwrap();
+        let config = merge(&Settings::default(), file, &Fixture::new("config").roots()).unwrap();
         assert_eq!(config.output, Output::Syslog(Some("/run/x.sock".into())));
     }
 
@@ -946,7 +1008,12 @@ mod tests {
         );
         assert!(text.contains("# trigger \"cpu:some:1000:2000000:/a #b\": not written"));
         assert!(text.contains("\ntrigger io:some:1000:2000000\n"), "{text}");
-        let again = merge(&Settings::default(), file(&text).unwrap()).unwrap();
+        let again = merge(
+            &Settings::default(),
+            file(&text).unwrap(),
+            &Fixture::new("config").roots(),
+        )
+        .unwrap();
         assert_eq!(again.triggers, [config.triggers[1].clone()]);
         assert_eq!(again.ident, "psi-syslogd");
         assert_eq!(again.output, Output::Syslog(None));

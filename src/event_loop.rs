@@ -11,6 +11,7 @@ use crate::config::{self, Config, Source};
 use crate::error::{Error, Exit};
 use crate::message;
 use crate::notify::Notifier;
+use crate::roots::Roots;
 use crate::signals::Signals;
 use crate::sink::Sink;
 use crate::sys;
@@ -20,6 +21,8 @@ use crate::trigger_set::TriggerSet;
 pub struct Daemon {
     source: Source,
     config: Config,
+    /// Where the kernel's files are, for the reloads.
+    roots: Roots,
     triggers: TriggerSet,
     pub sink: Sink,
     signals: Signals,
@@ -38,6 +41,7 @@ impl Daemon {
     pub fn start(
         source: Source,
         config: Config,
+        roots: Roots,
         mut sink: Sink,
         signals: Signals,
         notifier: Option<Notifier>,
@@ -49,7 +53,7 @@ impl Daemon {
                 return Err((Error::new(Exit::OsError, message), sink));
             }
         };
-        let mut triggers = match TriggerSet::start(&config, privileged) {
+        let mut triggers = match TriggerSet::start(&config, &roots, privileged) {
             Ok(triggers) => triggers,
             Err(error) => return Err((error, sink)),
         };
@@ -61,6 +65,7 @@ impl Daemon {
             source,
             next_heartbeat_us: config.heartbeat_us.map(|us| started_us + us),
             config,
+            roots,
             triggers,
             sink,
             signals,
@@ -193,7 +198,7 @@ impl Daemon {
         if let Some(notifier) = &self.notifier {
             notifier.reloading();
         }
-        let result = config::load(&self.source).and_then(|config| {
+        let result = config::load(&self.source, &self.roots).and_then(|config| {
             let reloaded = self.triggers.reload(&config, &mut self.sink)?;
             Ok((config, reloaded))
         });

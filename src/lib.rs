@@ -23,6 +23,7 @@ pub mod pattern;
 pub mod pressure;
 pub mod privilege;
 pub mod report;
+pub mod roots;
 pub mod signals;
 pub mod sink;
 pub mod spec;

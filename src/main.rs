@@ -10,6 +10,7 @@ use psi_syslogd::message;
 use psi_syslogd::notify::Notifier;
 use psi_syslogd::privilege;
 use psi_syslogd::report;
+use psi_syslogd::roots::Roots;
 use psi_syslogd::signals::Signals;
 use psi_syslogd::sink::{self, Header, Sink};
 use psi_syslogd::sys;
@@ -18,20 +19,21 @@ use syslog::Severity;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let roots = Roots::host();
     match config::parse(&args) {
         Ok(Command::Text(text)) => print(&text),
-        Ok(Command::Print(cgroups)) => match report::table(&cgroups) {
+        Ok(Command::Print(cgroups)) => match report::table(&cgroups, &roots) {
             Ok(table) => print(&table),
             Err(error) => fail(&error, None),
         },
-        Ok(Command::Check(source)) => check(&source),
-        Ok(Command::Run(source)) => run(source),
+        Ok(Command::Check(source)) => check(&source, &roots),
+        Ok(Command::Run(source)) => run(source, roots),
         Err(error) => fail(&error, None),
     }
 }
 
-fn run(source: Source) -> ExitCode {
-    let config = match config::load(&source) {
+fn run(source: Source, roots: Roots) -> ExitCode {
+    let config = match config::load(&source, &roots) {
         Ok(config) => config,
         Err(error) => return fail(&error, None),
     };
@@ -46,7 +48,8 @@ fn run(source: Source) -> ExitCode {
             return fail(&error, Some(sink));
         }
     };
-    let mut daemon = match Daemon::start(source, config, sink, signals, Notifier::from_env()) {
+    let mut daemon = match Daemon::start(source, config, roots, sink, signals, Notifier::from_env())
+    {
         Ok(daemon) => daemon,
         Err((error, sink)) => return fail(&error, Some(sink)),
     };
@@ -83,8 +86,8 @@ fn open_sink(config: &Config) -> Sink {
 }
 
 /// --check: the configuration parses and the kernel accepts every trigger.
-fn check(source: &Source) -> ExitCode {
-    let config = match config::load(source) {
+fn check(source: &Source, roots: &Roots) -> ExitCode {
+    let config = match config::load(source, roots) {
         Ok(config) => config,
         Err(error) => return fail(&error, None),
     };
@@ -98,7 +101,7 @@ fn check(source: &Source) -> ExitCode {
             return fail(&error, None);
         }
     };
-    let mut set = match TriggerSet::start(&config, privileged) {
+    let mut set = match TriggerSet::start(&config, roots, privileged) {
         Ok(set) => set,
         Err(error) => return fail(&error, None),
     };
@@ -122,7 +125,7 @@ fn check(source: &Source) -> ExitCode {
         "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}{}",
         env!("CARGO_PKG_VERSION"),
         set.triggers().iter().filter(|t| t.fd.is_some()).count(),
-        privilege::describe(&privilege::observe()),
+        privilege::describe(&privilege::observe(roots), roots),
         config::render(&config)
     ))
 }

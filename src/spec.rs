@@ -3,7 +3,6 @@
 //! against the kernel's rules before anything is armed.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 use syslog::Severity;
 
@@ -260,18 +259,6 @@ impl Spec {
             self.window_us
         )
         .into_bytes()
-    }
-
-    /// The pressure file of this trigger in `group` (relative to the cgroup2 root, `/`
-    /// for none): /proc/pressure/RESOURCE system-wide, else RESOURCE.pressure in the
-    /// group's directory under the cgroup2 mount.
-    pub fn path_in(&self, cgroup_mount: &Path, group: Option<&Path>) -> PathBuf {
-        match group {
-            None => PathBuf::from(format!("/proc/pressure/{}", self.resource.name())),
-            Some(dir) => cgroup_mount
-                .join(dir.strip_prefix("/").unwrap_or(dir))
-                .join(format!("{}.pressure", self.resource.name())),
-        }
     }
 }
 
@@ -558,11 +545,6 @@ mod tests {
     fn the_kernel_command_carries_its_nul() {
         let spec = Spec::parse("memory:some:150000:1000000").unwrap();
         assert_eq!(spec.kernel_command(), b"some 150000 1000000\0");
-        let mount = Path::new("/sys/fs/cgroup");
-        assert_eq!(
-            spec.path_in(mount, None),
-            Path::new("/proc/pressure/memory")
-        );
         let spec = Spec::parse("io:full:20%:2s:/system.slice/postgresql.service").unwrap();
         assert_eq!(
             spec.cgroup.as_deref(),
@@ -572,10 +554,6 @@ mod tests {
         assert_eq!(
             spec.to_string(),
             "io:full:400000:2000000:/system.slice/postgresql.service"
-        );
-        assert_eq!(
-            spec.path_in(mount, Some(Path::new("/system.slice/postgresql.service"))),
-            Path::new("/sys/fs/cgroup/system.slice/postgresql.service/io.pressure")
         );
         let colon = Spec::parse("cpu:some:1ms:2s:/a:b").unwrap();
         assert_eq!(colon.cgroup.as_deref(), Some("/a:b"));

@@ -24,6 +24,7 @@ use crate::error::{Error, Exit};
 use crate::logfmt::Line;
 use crate::message;
 use crate::pattern::{Match, Pattern};
+use crate::roots::{self, Roots};
 use crate::sink::Sink;
 use crate::spec::Spec;
 use crate::sys;
@@ -61,7 +62,7 @@ pub struct TriggerSet {
     triggers: Vec<Trigger>,
     /// Present while some directory is watched: for a pattern, or an awaited group.
     watcher: Option<Watcher>,
-    cgroup_mount: PathBuf,
+    roots: Roots,
     wait_for_cgroups: bool,
     /// Whether this process holds CAP_SYS_RESOURCE: then its triggers are real-time.
     privileged: bool,
@@ -96,12 +97,12 @@ enum Slot {
 impl TriggerSet {
     /// Arms every trigger of `config`: each system-wide and fixed-cgroup trigger, and one
     /// per group that matches each pattern now. Nothing stays armed if one fails.
-    pub fn start(config: &Config, privileged: bool) -> Result<TriggerSet, Error> {
+    pub fn start(config: &Config, roots: &Roots, privileged: bool) -> Result<TriggerSet, Error> {
         let mut set = TriggerSet {
             entries: Vec::new(),
             triggers: Vec::new(),
             watcher: None,
-            cgroup_mount: config.cgroup_mount.clone(),
+            roots: roots.clone(),
             wait_for_cgroups: config.wait_for_cgroups,
             privileged,
             started: false,
@@ -270,16 +271,13 @@ impl TriggerSet {
     /// then closes the rest, ending their episodes. On an error nothing changes. The
     /// caller says so, then calls `settle`.
     pub fn reload(&mut self, config: &Config, sink: &mut Sink) -> Result<Reloaded, Error> {
-        let previous = (
-            std::mem::replace(&mut self.wait_for_cgroups, config.wait_for_cgroups),
-            std::mem::replace(&mut self.cgroup_mount, config.cgroup_mount.clone()),
-        );
+        let previous = std::mem::replace(&mut self.wait_for_cgroups, config.wait_for_cgroups);
         self.open_watcher(&config.triggers);
         let mut old = std::mem::take(&mut self.triggers);
         let (entries, triggers, kept) = match self.arm_specs(&config.triggers, &mut old) {
             Ok(armed) => armed,
             Err(error) => {
-                (self.wait_for_cgroups, self.cgroup_mount) = previous;
+                self.wait_for_cgroups = previous;
                 self.triggers = old;
                 self.pending.clear();
                 return Err(error);
@@ -376,12 +374,13 @@ impl TriggerSet {
         pattern: Option<&Pattern>,
     ) -> Result<Vec<Trigger>, Error> {
         let Some(pattern) = pattern else {
-            let path = spec.path_in(&self.cgroup_mount, None);
+            let path = self.roots.system_pressure(spec.resource);
             let trigger = self.arm_with_room(Rc::clone(spec), "/".into(), path);
             return Ok(vec![trigger.map_err(|refusal| refusal.error)?]);
         };
+        let mount = self.mount()?;
         if let Some(group) = pattern.fixed_group() {
-            let path = spec.path_in(&self.cgroup_mount, Some(Path::new(&group)));
+            let path = roots::group_pressure(&roots::group_dir(&mount, &group), spec.resource);
             return match self.arm_with_room(Rc::clone(spec), group.clone(), path.clone()) {
                 Ok(trigger) => Ok(vec![trigger]),
                 Err(refusal)
@@ -393,8 +392,8 @@ impl TriggerSet {
             };
         }
         let matches = pattern
-            .matches(&self.cgroup_mount)
-            .map_err(|e| scan_error(spec, &self.cgroup_mount, &e))?;
+            .matches(&mount)
+            .map_err(|e| scan_error(spec, &mount, &e))?;
         let mut triggers = Vec::with_capacity(matches.len());
         for found in matches {
             if self.starved {
@@ -411,7 +410,7 @@ impl TriggerSet {
     /// vanished meanwhile, or descriptors ran out (the set is then starved, and says so
     /// once).
     fn arm_instance(&mut self, spec: &Rc<Spec>, found: Match) -> Result<Option<Trigger>, Refusal> {
-        let path = found.dir.join(format!("{}.pressure", spec.resource.name()));
+        let path = roots::group_pressure(&found.dir, spec.resource);
         let cgroup = found.cgroup;
         match self.arm_with_room(Rc::clone(spec), cgroup.clone(), path) {
             Ok(mut trigger) => {
@@ -512,6 +511,10 @@ impl TriggerSet {
             }
         };
         self.watcher_failure_said = false;
+        // Found when the configuration that asked for cgroups was loaded.
+        let Ok(mount) = self.mount() else {
+            return true;
+        };
         watcher.begin();
         let mut complete = true;
         for index in 0..self.entries.len() {
@@ -525,11 +528,11 @@ impl TriggerSet {
                     .iter()
                     .position(|t| Rc::ptr_eq(&t.spec, &spec) && t.fd.is_none());
                 if let Some(trigger) = awaited {
-                    complete &= self.look_for_group(trigger, &pattern, &mut watcher, sink);
+                    complete &= self.look_for_group(trigger, &pattern, &mount, &mut watcher, sink);
                 }
                 continue;
             }
-            let scan = pattern.scan(&self.cgroup_mount, &mut |dir| watcher.watch(dir));
+            let scan = pattern.scan(&mount, &mut |dir| watcher.watch(dir));
             match scan {
                 Ok(scan) => {
                     complete &= scan.complete;
@@ -537,11 +540,11 @@ impl TriggerSet {
                 }
                 // Listing a directory takes a descriptor too.
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-                    let why = scan_error(&spec, &self.cgroup_mount, &e).message;
+                    let why = scan_error(&spec, &mount, &e).message;
                     self.starving(&spec, pattern_text(&spec), &why);
                 }
                 Err(e) => {
-                    let error = scan_error(&spec, &self.cgroup_mount, &e);
+                    let error = scan_error(&spec, &mount, &e);
                     let text = format!("{error}; groups that appear there are not armed");
                     self.pending
                         .push((Severity::LOG_WARNING, message::warning(&text)));
@@ -558,10 +561,11 @@ impl TriggerSet {
         &mut self,
         index: usize,
         pattern: &Pattern,
+        mount: &Path,
         watcher: &mut Watcher,
         sink: &mut Sink,
     ) -> bool {
-        let scan = match pattern.scan(&self.cgroup_mount, &mut |dir| watcher.watch(dir)) {
+        let scan = match pattern.scan(mount, &mut |dir| watcher.watch(dir)) {
             Ok(scan) => scan,
             Err(_) => return true,
         };
@@ -666,6 +670,17 @@ impl TriggerSet {
                 true
             }
         }
+    }
+
+    /// The cgroup2 mount, which the configuration found when a trigger named a cgroup.
+    fn mount(&self) -> Result<PathBuf, Error> {
+        let mount = self.roots.cgroup2().map_err(|why| {
+            Error::new(
+                Exit::Unavailable,
+                format!("cannot watch cgroup triggers: {why}"),
+            )
+        })?;
+        Ok(mount.to_path_buf())
     }
 
     /// Makes the inotify instance if some spec has a cgroup and there is none yet; a

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use argh::FromArgs;
 use syslog::Facility;
 
-use crate::cgroup;
 use crate::episode::Pacing;
 use crate::error::{Error, Exit};
+use crate::pattern::Pattern;
 use crate::roots::Roots;
 use crate::spec::{self, Spec};
 
@@ -185,8 +185,8 @@ pub struct Config {
 pub enum Command {
     Run(Source),
     Check(Source),
-    /// Print the pressure table, with these cgroups too.
-    Print(Vec<String>),
+    /// Print the pressure table, with these cgroups (or patterns) too.
+    Print(Vec<Pattern>),
     /// Print this text to stdout and exit 0 (--help, --version).
     Text(String),
 }
@@ -239,12 +239,19 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
     }
     if parsed.print {
         // The groups asked for with --cgroup, then those the -t triggers name.
-        let mut cgroups = parsed.cgroup;
+        let mut named = Vec::new();
         for text in &parsed.trigger {
             let spec = Spec::parse(text).map_err(|e| usage(e.message))?;
-            if let Some(cgroup) = spec.cgroup
-                && !cgroups.contains(&cgroup)
-            {
+            named.extend(spec.cgroup);
+        }
+        let mut cgroups = Vec::new();
+        for given in &parsed.cgroup {
+            let pattern = Pattern::parse(given)
+                .map_err(|why| usage(format!("invalid --cgroup '{given}': {why}")))?;
+            cgroups.push(pattern);
+        }
+        for cgroup in named {
+            if !cgroups.contains(&cgroup) {
                 cgroups.push(cgroup);
             }
         }
@@ -471,10 +478,10 @@ fn merge(command_line: &Settings, file: Settings, roots: &Roots) -> Result<Confi
             )
         })?;
         for spec in &mut triggers {
-            if let Some(given) = spec.cgroup.take() {
-                spec.cgroup = cgroup::relative_name(&given, mount)
-                    .map_err(|why| usage(format!("invalid trigger '{spec}:{given}': {why}")))?;
-            }
+            spec.cgroup = spec
+                .cgroup
+                .take()
+                .and_then(|given| given.relative_to(mount));
         }
     }
     // The output is one setting in three words: the command line's, if it says any of
@@ -704,7 +711,7 @@ mod tests {
 
     #[test]
     fn usage_errors_quote_the_input() {
-        let table: [(&[&str], &str); 13] = [
+        let table: [(&[&str], &str); 14] = [
             (
                 &["-t", "memory:some:15O000:1s"],
                 "invalid trigger 'memory:some:15O000:1s'",
@@ -730,6 +737,10 @@ mod tests {
                 "invalid --repeat '1h' is not a duration",
             ),
             (&["--recover-after", "0"], "--recover-after 0"),
+            (
+                &["--print", "--cgroup", "system.slice/x"],
+                "invalid --cgroup 'system.slice/x': must start with '/'",
+            ),
         ];
         for (args, expected) in table {
             let error = run(args).unwrap_err();
@@ -776,7 +787,7 @@ mod tests {
         .unwrap();
         assert_eq!(settings.triggers.len(), 2);
         assert_eq!(
-            settings.triggers[1].cgroup.as_deref(),
+            settings.triggers[1].cgroup.as_ref().map(Pattern::as_str),
             Some("/system.slice/a#b.service")
         );
         assert_eq!(settings.socket.as_deref(), Some("/run/x.sock"));

@@ -4,7 +4,6 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::cgroup;
 use crate::error::{Error, Exit};
 use crate::pattern::Pattern;
 use crate::pressure::{self, Resource, Stall};
@@ -22,17 +21,14 @@ enum Source {
 /// The table for the system and for each of `cgroups` (names as /proc/PID/cgroup gives
 /// them, or full paths; a pattern stands for every group it matches now). Resources
 /// the kernel does not report (irq, often) are left out.
-pub fn table(cgroups: &[String], roots: &Roots) -> Result<String, Error> {
+pub fn table(cgroups: &[Pattern], roots: &Roots) -> Result<String, Error> {
     let mut sources = vec![("/".to_string(), Source::System)];
     if !cgroups.is_empty() {
         let mount = roots
             .cgroup2()
             .map_err(|why| Error::new(Exit::Unavailable, format!("cannot print cgroups: {why}")))?;
         for given in cgroups {
-            let invalid =
-                |why: String| Error::new(Exit::Usage, format!("invalid --cgroup '{given}': {why}"));
-            let name = cgroup::relative_name(given, mount).map_err(invalid)?;
-            let Some(name) = name else {
+            let Some(pattern) = given.relative_to(mount) else {
                 let root = Source::Group {
                     dir: mount.to_path_buf(),
                     required: true,
@@ -40,7 +36,6 @@ pub fn table(cgroups: &[String], roots: &Roots) -> Result<String, Error> {
                 sources.push(("/".into(), root));
                 continue;
             };
-            let pattern = Pattern::parse(&name).map_err(invalid)?;
             if let Some(group) = pattern.fixed_group() {
                 let dir = roots::group_dir(mount, &group);
                 sources.push((
@@ -134,7 +129,11 @@ mod tests {
         fixture.group("/user.slice", &["cpu"]);
         let roots = fixture.roots();
         let full_path = format!("{}/user.slice", fixture.cgroup().display());
-        let text = table(&["/system.slice/*.service".into(), full_path], &roots).unwrap();
+        let cgroups = [
+            Pattern::parse("/system.slice/*.service").unwrap(),
+            Pattern::parse(&full_path).unwrap(),
+        ];
+        let text = table(&cgroups, &roots).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
         // A pattern's groups come in the order the directory lists them.
         lines[6..12].sort();
@@ -174,7 +173,8 @@ mod tests {
             error.message
         );
         fixture.write("proc/pressure/cpu", &pressure_text(1, None));
-        let error = table(&["/gone.service".into()], &roots).unwrap_err();
+        let cgroup = |text: &str| [Pattern::parse(text).unwrap()];
+        let error = table(&cgroup("/gone.service"), &roots).unwrap_err();
         assert_eq!(error.exit, Exit::Unavailable);
         assert_eq!(
             error.message,
@@ -186,14 +186,11 @@ mod tests {
         );
         // A pattern that matches nothing lists nothing, and is no error.
         assert_eq!(
-            table(&["/*.scope".into()], &roots).unwrap().lines().count(),
+            table(&cgroup("/*.scope"), &roots).unwrap().lines().count(),
             2
         );
-        let error = table(&["relative/x".into()], &roots).unwrap_err();
-        assert_eq!(error.exit, Exit::Usage);
-        assert!(error.message.starts_with("invalid --cgroup 'relative/x': "));
         fixture.write("proc/self/mountinfo", "");
-        let error = table(&["/x".into()], &fixture.roots()).unwrap_err();
+        let error = table(&cgroup("/x"), &fixture.roots()).unwrap_err();
         assert_eq!(error.exit, Exit::Unavailable);
         assert!(
             error

@@ -83,10 +83,10 @@ pub struct Spec {
     pub stall: Stall,
     pub threshold_us: u32,
     pub window_us: u32,
-    /// The cgroup v2 group, relative to the cgroup2 root (`/system.slice/x.service`), as
-    /// written: it may be a pattern (`/system.slice/*.service`), and `\` quotes the
-    /// character after it. `None` is system-wide (/proc/pressure).
-    pub cgroup: Option<String>,
+    /// The cgroup v2 group, relative to the cgroup2 root (`/system.slice/x.service`) once
+    /// the configuration is loaded: fixed, or a pattern (`/system.slice/*.service`).
+    /// `None` is system-wide (/proc/pressure).
+    pub cgroup: Option<Pattern>,
     /// The severity of this trigger's `pressure` and `ongoing` lines.
     pub severity: Level,
     /// Added to every line of this trigger as `name=`.
@@ -202,19 +202,9 @@ impl Spec {
                 "the threshold {threshold_us}us is longer than the window {window_us}us"
             )));
         }
-        let cgroup = match cgroup {
-            None => None,
-            Some(c) if c.starts_with('/') => {
-                Pattern::parse(c).map_err(|why| bad(format!("cgroup '{c}' {why}")))?;
-                Some(c.to_string())
-            }
-            Some(c) => {
-                return Err(bad(format!(
-                    "cgroup '{c}' must start with '/', as /proc/PID/cgroup names it \
-                     (e.g. /system.slice/postgresql.service)"
-                )));
-            }
-        };
+        let cgroup = cgroup
+            .map(|c| Pattern::parse(c).map_err(|why| bad(format!("cgroup '{c}' {why}"))))
+            .transpose()?;
         Ok(Spec {
             resource,
             stall,
@@ -236,15 +226,11 @@ impl Spec {
             && self.cgroup == other.cgroup
     }
 
-    /// The cgroup path as a pattern; `None` for a system-wide trigger.
-    pub fn pattern(&self) -> Option<Pattern> {
-        // Parse succeeded once, in `Spec::parse`, so it succeeds again.
-        self.cgroup.as_deref().and_then(|c| Pattern::parse(c).ok())
-    }
-
     /// Whether the cgroup holds wildcards: the trigger is armed on every group that matches.
     pub fn is_pattern(&self) -> bool {
-        self.pattern().is_some_and(|pattern| !pattern.is_fixed())
+        self.cgroup
+            .as_ref()
+            .is_some_and(|pattern| !pattern.is_fixed())
     }
 
     /// The string the kernel parses, with the trailing NUL it needs: /proc's psi_write
@@ -410,7 +396,10 @@ mod tests {
                 .unwrap();
         assert_eq!(spec.severity, Level::Crit);
         assert_eq!(spec.name.as_deref(), Some("svc-mem"));
-        assert_eq!(spec.cgroup.as_deref(), Some("/system.slice/*.service"));
+        assert_eq!(
+            spec.cgroup.as_ref().map(Pattern::as_str),
+            Some("/system.slice/*.service")
+        );
         assert!(spec.is_pattern());
         assert_eq!(
             spec.to_string(),
@@ -429,7 +418,10 @@ mod tests {
         }
         // A space inside a cgroup path is part of the path, not an option.
         let spaced = Spec::parse("cpu:some:1ms:2s:/a b x=y c").unwrap();
-        assert_eq!(spaced.cgroup.as_deref(), Some("/a b x=y c"));
+        assert_eq!(
+            spaced.cgroup.as_ref().map(Pattern::as_str),
+            Some("/a b x=y c")
+        );
     }
 
     #[test]
@@ -547,7 +539,7 @@ mod tests {
         assert_eq!(spec.kernel_command(), b"some 150000 1000000\0");
         let spec = Spec::parse("io:full:20%:2s:/system.slice/postgresql.service").unwrap();
         assert_eq!(
-            spec.cgroup.as_deref(),
+            spec.cgroup.as_ref().map(Pattern::as_str),
             Some("/system.slice/postgresql.service")
         );
         assert!(!spec.is_pattern());
@@ -556,6 +548,6 @@ mod tests {
             "io:full:400000:2000000:/system.slice/postgresql.service"
         );
         let colon = Spec::parse("cpu:some:1ms:2s:/a:b").unwrap();
-        assert_eq!(colon.cgroup.as_deref(), Some("/a:b"));
+        assert_eq!(colon.cgroup.as_ref().map(Pattern::as_str), Some("/a:b"));
     }
 }

@@ -40,18 +40,16 @@ pub const REAL_TIME_WARN_GROUPS: usize = 32;
 /// rescan again.
 const SCAN_ATTEMPTS: usize = 4;
 
-/// One configured spec and what its cgroup parsed into.
+/// One configured spec.
 struct Entry {
     spec: Rc<Spec>,
-    /// For a cgroup trigger: a fixed group or a pattern.
-    pattern: Option<Pattern>,
     /// Groups of a pattern the kernel refused a trigger on after start: said once each.
     refused: Vec<String>,
 }
 
 impl Entry {
     fn is_pattern(&self) -> bool {
-        self.pattern.as_ref().is_some_and(|p| !p.is_fixed())
+        self.spec.is_pattern()
     }
 }
 
@@ -317,7 +315,6 @@ impl TriggerSet {
         let mut plan = Vec::with_capacity(specs.len());
         for spec in specs {
             let new = Rc::new(spec.clone());
-            let pattern = spec.pattern();
             // An awaited fixed group is kept only while waiting is allowed; otherwise the
             // missing group fails the reload, as it fails a start.
             let waiting = |candidate: &Rc<Spec>| {
@@ -335,14 +332,14 @@ impl TriggerSet {
                 .and_then(Option::take);
             let slot = match claimed {
                 Some(candidate) => Slot::Keep(candidate),
-                None => Slot::New(self.arm_spec(&new, pattern.as_ref())?),
+                None => Slot::New(self.arm_spec(&new)?),
             };
-            plan.push((new, pattern, slot));
+            plan.push((new, slot));
         }
         let mut entries = Vec::with_capacity(plan.len());
         let mut triggers = Vec::new();
         let mut kept = 0;
-        for (spec, pattern, slot) in plan {
+        for (spec, slot) in plan {
             match slot {
                 Slot::Keep(candidate) => {
                     kept += 1;
@@ -359,7 +356,6 @@ impl TriggerSet {
             }
             entries.push(Entry {
                 spec,
-                pattern,
                 refused: Vec::new(),
             });
         }
@@ -368,12 +364,8 @@ impl TriggerSet {
 
     /// Arms one new spec: its system-wide or fixed-group trigger, or one per group its
     /// pattern matches now.
-    fn arm_spec(
-        &mut self,
-        spec: &Rc<Spec>,
-        pattern: Option<&Pattern>,
-    ) -> Result<Vec<Trigger>, Error> {
-        let Some(pattern) = pattern else {
+    fn arm_spec(&mut self, spec: &Rc<Spec>) -> Result<Vec<Trigger>, Error> {
+        let Some(pattern) = &spec.cgroup else {
             let path = self.roots.system_pressure(spec.resource);
             let trigger = self.arm_with_room(Rc::clone(spec), "/".into(), path);
             return Ok(vec![trigger.map_err(|refusal| refusal.error)?]);
@@ -518,17 +510,17 @@ impl TriggerSet {
         watcher.begin();
         let mut complete = true;
         for index in 0..self.entries.len() {
-            let Some(pattern) = self.entries[index].pattern.clone() else {
+            let spec = Rc::clone(&self.entries[index].spec);
+            let Some(pattern) = &spec.cgroup else {
                 continue;
             };
-            let spec = Rc::clone(&self.entries[index].spec);
             if pattern.is_fixed() {
                 let awaited = self
                     .triggers
                     .iter()
                     .position(|t| Rc::ptr_eq(&t.spec, &spec) && t.fd.is_none());
                 if let Some(trigger) = awaited {
-                    complete &= self.look_for_group(trigger, &pattern, &mount, &mut watcher, sink);
+                    complete &= self.look_for_group(trigger, pattern, &mount, &mut watcher, sink);
                 }
                 continue;
             }
@@ -773,7 +765,9 @@ fn log_action(trigger: &Trigger, action: Action, sink: &mut Sink) {
 
 /// The pattern as written, for a line that is about no single group.
 fn pattern_text(spec: &Spec) -> String {
-    spec.cgroup.clone().unwrap_or_else(|| "/".into())
+    spec.cgroup
+        .as_ref()
+        .map_or_else(|| "/".into(), ToString::to_string)
 }
 
 /// A pattern's directories could not be listed.

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use arbitrary::Arbitrary;
 use psi_syslogd::logfmt::{self as daemon_logfmt, CUT_MARK, LINE_CAPACITY, Line};
 use psi_syslogd::message;
+use psi_syslogd::pattern::Pattern;
 use psi_syslogd::pressure::{Hundredths, Reading, Resource, Stall};
 use psi_syslogd::spec::{Level, NAME_MAX, Spec};
 use psi_syslogd::trigger::Trigger;
@@ -38,7 +39,8 @@ fn exact(key: &str, value: impl ToString) -> (String, Want) {
 
 /// A trigger spec as message.rs sees it. Numbers are whatever the fuzzer gives (the
 /// writer must not care); the name obeys spec.rs's rule, as every name that reaches a
-/// line does (Spec::parse checks it); the cgroup is any text.
+/// line does (Spec::parse checks it); the cgroup is any text that parses as one (a `/`
+/// and anything without a NUL, a `.` or `..` part or a lone `\` at its end).
 #[derive(Arbitrary, Debug)]
 pub struct SpecInput {
     resource: u8,
@@ -70,7 +72,10 @@ impl SpecInput {
             stall: if self.stall { Stall::Full } else { Stall::Some },
             threshold_us: self.threshold_us,
             window_us: self.window_us,
-            cgroup: self.cgroup.clone(),
+            cgroup: self
+                .cgroup
+                .as_ref()
+                .and_then(|text| Pattern::parse(&format!("/{text}")).ok()),
             severity: Level::ALL[usize::from(self.severity) % Level::ALL.len()],
             name,
         }

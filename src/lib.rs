@@ -11,8 +11,11 @@
 //! `report` (--print), `privilege` (which of the kernel's rules refused a trigger), `sys`
 //! (every system call).
 
+pub mod arming;
 pub mod cgroup;
+pub mod check;
 pub mod config;
+pub mod discovery;
 pub mod episode;
 pub mod error;
 pub mod event_loop;
@@ -22,6 +25,8 @@ pub mod notify;
 pub mod pattern;
 pub mod pressure;
 pub mod privilege;
+pub mod refusal;
+pub mod reload;
 pub mod report;
 pub mod roots;
 pub mod signals;

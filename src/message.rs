@@ -1,5 +1,7 @@
-//! The text of every event: which keys each `event=` line carries, in which order (the
-//! format itself, logfmt, is logfmt.rs's).
+//! What the daemon says: the events the trigger set decides on (`Event`, typed, which
+//! the event loop turns into lines), and the text of every event: which keys each
+//! `event=` line carries, in which order, and at which severity (the format itself,
+//! logfmt, is logfmt.rs's).
 //!
 //! The keys are a contract that alert rules match on; README.md and the man page list
 //! them. Values that come from outside go through `Line::text` or `Line::cgroup_path`,
@@ -7,17 +9,119 @@
 
 use std::fmt::Write;
 
+use syslog::Severity;
+
 use crate::logfmt::Line;
 use crate::pressure::{Hundredths, Reading};
 use crate::spec::Spec;
-use crate::trigger::Trigger;
+use crate::trigger::Subject;
+
+/// Something about a trigger worth a line, as the trigger set decides it. Built and
+/// said without allocating on the way of a crossing: a `Subject` is two counted
+/// references.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A real crossing: an episode starts (or, with repeat 0, any crossing). `stall_us`
+    /// is the growth of `total=` since the trigger's previous reading.
+    Pressure {
+        subject: Subject,
+        reading: Reading,
+        stall_us: u64,
+    },
+    /// The episode goes on; `reading` is the last one taken.
+    Ongoing {
+        subject: Subject,
+        reading: Reading,
+        duration_us: u64,
+        crossings: u64,
+    },
+    /// The episode is over (quiet for the period, or its trigger closed).
+    Recovered {
+        subject: Subject,
+        duration_us: u64,
+        crossings: u64,
+        peak_avg10: Hundredths,
+    },
+    /// A group that matches a pattern appeared and is armed.
+    Armed(Subject),
+    /// A matched group is gone and its trigger closed.
+    Removed(Subject),
+    /// A fixed group that was awaited or lost exists again and is armed.
+    Rearmed(Subject),
+    /// A fixed group does not exist yet.
+    Waiting(Subject),
+    /// The kernel reported an error on the trigger's descriptor.
+    Lost { subject: Subject, reason: String },
+    /// A group could not be armed; `reason` says why and what happens next.
+    Unarmed { subject: Subject, reason: String },
+    /// One trigger's state on SIGUSR1.
+    Status {
+        subject: Subject,
+        state: &'static str,
+        reading: Option<Reading>,
+        duration_us: u64,
+    },
+    /// Something the daemon survives, but an operator should know.
+    Warning(String),
+}
+
+impl Event {
+    /// The syslog severity of the event's line: a trigger's own for its crossings.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Event::Pressure { subject, .. } | Event::Ongoing { subject, .. } => {
+                subject.spec.severity.severity()
+            }
+            Event::Recovered { .. } | Event::Rearmed(_) | Event::Waiting(_) => Severity::LOG_NOTICE,
+            Event::Armed(_) | Event::Removed(_) | Event::Status { .. } => Severity::LOG_INFO,
+            Event::Lost { .. } => Severity::LOG_ERR,
+            Event::Unarmed { .. } | Event::Warning(_) => Severity::LOG_WARNING,
+        }
+    }
+
+    /// The event's line.
+    pub fn line(&self) -> Line {
+        match self {
+            Event::Pressure {
+                subject,
+                reading,
+                stall_us,
+            } => pressure(subject, reading, *stall_us),
+            Event::Ongoing {
+                subject,
+                reading,
+                duration_us,
+                crossings,
+            } => ongoing(subject, reading, *duration_us, *crossings),
+            Event::Recovered {
+                subject,
+                duration_us,
+                crossings,
+                peak_avg10,
+            } => recovered(subject, *duration_us, *crossings, *peak_avg10),
+            Event::Armed(subject) => trigger_event("armed", subject),
+            Event::Removed(subject) => trigger_event("removed", subject),
+            Event::Rearmed(subject) => trigger_event("rearmed", subject),
+            Event::Waiting(subject) => trigger_event("waiting", subject),
+            Event::Lost { subject, reason } => lost(subject, reason),
+            Event::Unarmed { subject, reason } => unarmed(subject, reason),
+            Event::Status {
+                subject,
+                state,
+                reading,
+                duration_us,
+            } => status(subject, state, reading.as_ref(), *duration_us),
+            Event::Warning(text) => warning(text),
+        }
+    }
+}
 
 /// A trigger line: `event=EVENT`, the trigger's identity (resource, kind, threshold and
 /// window), what `middle` adds, then what ends every trigger line: ` name=NAME` when the
 /// trigger has one (it needs no quoting: spec.rs checks it) and ` cgroup=GROUP` (`/` for
 /// system-wide), last, so that it keeps the room the budget leaves it.
-fn trigger_line(event: &str, trigger: &Trigger, middle: impl FnOnce(&mut Line)) -> Line {
-    let spec = &trigger.spec;
+fn trigger_line(event: &str, subject: &Subject, middle: impl FnOnce(&mut Line)) -> Line {
+    let spec = &subject.spec;
     let mut line = Line::event(event);
     line.field("resource", spec.resource.name())
         .field("kind", spec.stall.name())
@@ -27,7 +131,7 @@ fn trigger_line(event: &str, trigger: &Trigger, middle: impl FnOnce(&mut Line)) 
     if let Some(name) = &spec.name {
         line.field("name", name);
     }
-    line.cgroup_path(&trigger.cgroup);
+    line.cgroup_path(&subject.group);
     line
 }
 
@@ -40,8 +144,8 @@ fn averages<'a>(line: &'a mut Line, reading: &Reading) -> &'a mut Line {
 
 /// `event=pressure`: a real threshold crossing. `stall_us` is the growth of the
 /// kind's `total=` counter since this trigger's previous reading.
-pub fn pressure(trigger: &Trigger, reading: &Reading, stall_us: u64) -> Line {
-    trigger_line("pressure", trigger, |line| {
+pub fn pressure(subject: &Subject, reading: &Reading, stall_us: u64) -> Line {
+    trigger_line("pressure", subject, |line| {
         averages(line, reading).field("stall_us", stall_us);
     })
 }
@@ -78,16 +182,16 @@ pub fn error(exit: i32, message: &str) -> Line {
 
 /// `event=lost`: the kernel reported an error on a trigger's descriptor; it is no longer
 /// watched.
-pub fn lost(trigger: &Trigger, reason: &str) -> Line {
-    trigger_line("lost", trigger, |line| {
+pub fn lost(subject: &Subject, reason: &str) -> Line {
+    trigger_line("lost", subject, |line| {
         line.text("reason", reason);
     })
 }
 
 /// `event=ongoing`: a reminder while an episode lasts, with the last reading's averages.
-pub fn ongoing(trigger: &Trigger, duration_us: u64, crossings: u64) -> Line {
-    trigger_line("ongoing", trigger, |line| {
-        averages(line, &trigger.last_reading)
+pub fn ongoing(subject: &Subject, reading: &Reading, duration_us: u64, crossings: u64) -> Line {
+    trigger_line("ongoing", subject, |line| {
+        averages(line, reading)
             .seconds("duration_s", duration_us)
             .field("crossings", crossings);
     })
@@ -95,12 +199,12 @@ pub fn ongoing(trigger: &Trigger, duration_us: u64, crossings: u64) -> Line {
 
 /// `event=recovered`: no crossing for the quiet period; the episode is over.
 pub fn recovered(
-    trigger: &Trigger,
+    subject: &Subject,
     duration_us: u64,
     crossings: u64,
     peak_avg10: Hundredths,
 ) -> Line {
-    trigger_line("recovered", trigger, |line| {
+    trigger_line("recovered", subject, |line| {
         line.seconds("duration_s", duration_us)
             .field("crossings", crossings)
             .field("peak_avg10", peak_avg10);
@@ -111,14 +215,14 @@ pub fn recovered(
 /// again and its trigger is armed), `waiting` (the fixed cgroup does not exist yet),
 /// `armed` (a group that matches a pattern appeared and is armed), `removed` (a matched
 /// group is gone and its trigger closed).
-pub fn trigger_event(event: &str, trigger: &Trigger) -> Line {
-    trigger_line(event, trigger, |_| {})
+pub fn trigger_event(event: &str, subject: &Subject) -> Line {
+    trigger_line(event, subject, |_| {})
 }
 
 /// `event=unarmed`: a group that matches a pattern could not be armed; `reason` says
 /// why and what happens next.
-pub fn unarmed(trigger: &Trigger, reason: &str) -> Line {
-    trigger_line("unarmed", trigger, |line| {
+pub fn unarmed(subject: &Subject, reason: &str) -> Line {
+    trigger_line("unarmed", subject, |line| {
         line.text("reason", reason);
     })
 }
@@ -131,8 +235,8 @@ pub fn warning(text: &str) -> Line {
 }
 
 /// `event=status`: one trigger's state on SIGUSR1.
-pub fn status(trigger: &Trigger, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
-    trigger_line("status", trigger, |line| {
+pub fn status(subject: &Subject, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
+    trigger_line("status", subject, |line| {
         line.field("state", state);
         if let Some(reading) = reading {
             averages(line, reading);
@@ -169,11 +273,13 @@ mod tests {
     use super::*;
     use crate::logfmt::{CGROUP_VALUE_MIN, CUT_MARK, LINE_BUDGET};
     use crate::sink::{DATAGRAM_CAPACITY, Entry, Header};
-    use syslog::{Facility, Severity};
+    use syslog::Facility;
 
-    fn trigger(spec: &str, cgroup: &str) -> Trigger {
-        let spec = std::rc::Rc::new(Spec::parse(spec).unwrap());
-        Trigger::waiting(spec, cgroup.to_string(), std::path::PathBuf::new())
+    fn subject(spec: &str, group: &str) -> Subject {
+        Subject {
+            spec: std::rc::Rc::new(Spec::parse(spec).unwrap()),
+            group: group.into(),
+        }
     }
 
     #[test]
@@ -186,7 +292,7 @@ mod tests {
         };
         assert_eq!(
             pressure(
-                &trigger("memory:some:150000:1000000", "/"),
+                &subject("memory:some:150000:1000000", "/"),
                 &reading,
                 160_000
             )
@@ -199,7 +305,7 @@ mod tests {
     /// `name=` goes just before `cgroup=`, which stays last; no other key moves.
     #[test]
     fn a_name_comes_just_before_the_cgroup() {
-        let named = trigger(
+        let named = subject(
             "memory:some:10%:2s:/system.slice/*.service severity=crit name=svc-mem",
             "/system.slice/postgresql.service",
         );
@@ -231,7 +337,7 @@ mod tests {
             ident: "psi-syslogd".into(),
             pid: 4_194_304,
         };
-        let mut trigger = trigger(
+        let subject = subject(
             "memory:some:10000000:10000000",
             &"/very-long-name.slice".repeat(10),
         );
@@ -241,17 +347,36 @@ mod tests {
             avg300: Hundredths(10_000),
             total_us: u64::MAX,
         };
-        trigger.last_reading = full;
         let day_us = 86_400_000_000;
-        let lines = [
-            pressure(&trigger, &full, 10_000_000),
-            ongoing(&trigger, day_us, 99_999),
-            recovered(&trigger, day_us, 99_999, Hundredths(10_000)),
-            lost(&trigger, "the kernel reported an error on the trigger"),
-            trigger_event("rearmed", &trigger),
-            trigger_event("removed", &trigger),
+        let events = [
+            Event::Pressure {
+                subject: subject.clone(),
+                reading: full,
+                stall_us: 10_000_000,
+            },
+            Event::Ongoing {
+                subject: subject.clone(),
+                reading: full,
+                duration_us: day_us,
+                crossings: 99_999,
+            },
+            Event::Recovered {
+                subject: subject.clone(),
+                duration_us: day_us,
+                crossings: 99_999,
+                peak_avg10: Hundredths(10_000),
+            },
+            Event::Lost {
+                subject: subject.clone(),
+                reason: "the kernel reported an error on the trigger (cgroup removed?)".into(),
+            },
+            Event::Rearmed(subject.clone()),
+            Event::Removed(subject.clone()),
+            Event::Armed(subject.clone()),
+            Event::Waiting(subject),
         ];
-        for line in &lines {
+        for event in &events {
+            let line = event.line();
             let entry = Entry {
                 seconds: 0,
                 body: line.as_str(),

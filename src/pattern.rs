@@ -13,6 +13,8 @@ use std::fmt;
 use std::io;
 use std::path::{Component as PathComponent, Path, PathBuf};
 
+use crate::refusal;
+
 /// One component of a cgroup path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Component {
@@ -271,10 +273,7 @@ impl Scan {
 
 /// A directory removed while we look at it.
 fn is_gone(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENODEV)
-    )
+    error.raw_os_error().is_some_and(refusal::is_gone)
 }
 
 /// Whether a component holds an unquoted `*`, `?` or a complete `[...]`.

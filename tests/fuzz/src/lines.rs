@@ -1,7 +1,6 @@
 //! Lines built by message.rs's own constructors from fuzzed inputs, the pairs each must
 //! carry (README.md's key contract), and the check that a line carries them.
 
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use arbitrary::Arbitrary;
@@ -10,7 +9,7 @@ use psi_syslogd::message;
 use psi_syslogd::pattern::Pattern;
 use psi_syslogd::pressure::{Hundredths, Reading, Resource, Stall};
 use psi_syslogd::spec::{Level, NAME_MAX, Spec};
-use psi_syslogd::trigger::Trigger;
+use psi_syslogd::trigger::Subject;
 
 use crate::is_line_breaking;
 use crate::logfmt::{self, Pair};
@@ -106,18 +105,17 @@ pub struct TriggerInput {
     spec: SpecInput,
     /// The group as logged: any text (a hostile cgroup name, a path from the config).
     cgroup: String,
+    /// The last reading taken, which `ongoing` carries.
     last_reading: ReadingInput,
 }
 
 impl TriggerInput {
-    fn trigger(&self) -> Trigger {
-        let mut trigger = Trigger::waiting(
-            Rc::new(self.spec.spec()),
-            self.cgroup.clone(),
-            PathBuf::new(),
-        );
-        trigger.last_reading = self.last_reading.reading();
-        trigger
+    /// What the trigger's lines are about: its spec and its group.
+    fn trigger(&self) -> Subject {
+        Subject {
+            spec: Rc::new(self.spec.spec()),
+            group: self.cgroup.as_str().into(),
+        }
     }
 }
 
@@ -293,12 +291,12 @@ fn averages(reading: &Reading) -> Expected {
     ]
 }
 
-fn origin(trigger: &Trigger) -> Expected {
+fn origin(trigger: &Subject) -> Expected {
     let mut pairs = Vec::new();
     if let Some(name) = &trigger.spec.name {
         pairs.push(exact("name", name));
     }
-    pairs.push(("cgroup".into(), Want::Cgroup(trigger.cgroup.clone())));
+    pairs.push(("cgroup".into(), Want::Cgroup(trigger.group.to_string())));
     pairs
 }
 
@@ -392,14 +390,14 @@ impl LineInput {
                 duration_us,
                 crossings,
             } => {
-                let trigger = trigger.trigger();
+                let (last_reading, trigger) = (trigger.last_reading.reading(), trigger.trigger());
                 want = vec![exact("event", "ongoing")];
                 want.extend(trigger_pairs(&trigger.spec));
-                want.extend(averages(&trigger.last_reading));
+                want.extend(averages(&last_reading));
                 want.push(exact("duration_s", seconds(*duration_us)));
                 want.push(exact("crossings", crossings));
                 want.extend(origin(&trigger));
-                message::ongoing(&trigger, *duration_us, *crossings)
+                message::ongoing(&trigger, &last_reading, *duration_us, *crossings)
             }
             LineInput::Recovered {
                 trigger,

@@ -214,7 +214,7 @@ const FACILITIES: [(&str, Facility); 24] = [
 ];
 
 /// A switch in the file: bare (on), or yes/no.
-pub fn parse_flag(value: &str) -> Result<bool, String> {
+fn parse_flag(value: &str) -> Result<bool, String> {
     match value {
         "" | "yes" | "true" | "on" => Ok(true),
         "no" | "false" | "off" => Ok(false),
@@ -222,7 +222,7 @@ pub fn parse_flag(value: &str) -> Result<bool, String> {
     }
 }
 
-pub fn parse_facility(name: &str) -> Result<Facility, String> {
+fn parse_facility(name: &str) -> Result<Facility, String> {
     FACILITIES
         .iter()
         .find(|(n, _)| *n == name)
@@ -276,7 +276,7 @@ pub fn output_of(
 
 /// The ident becomes the RFC 3164 TAG: printable ASCII, no space, ':' or brackets,
 /// at most 32 characters, so receivers split the header where we mean them to.
-pub fn check_ident(ident: &str) -> Result<(), String> {
+fn check_ident(ident: &str) -> Result<(), String> {
     let printable = ident
         .bytes()
         .all(|b| b.is_ascii_graphic() && !matches!(b, b':' | b'[' | b']'));
@@ -290,7 +290,7 @@ pub fn check_ident(ident: &str) -> Result<(), String> {
 }
 
 /// A quiet period of 0 would end every episode at its first crossing.
-pub fn check_recover_after(us: Option<u64>) -> Result<(), String> {
+fn check_recover_after(us: Option<u64>) -> Result<(), String> {
     match us {
         Some(0) => Err("--recover-after 0: the quiet period must be longer than 0".into()),
         _ => Ok(()),

@@ -65,17 +65,16 @@ impl Daemon {
         };
         sink.fit_queue(triggers.triggers().len());
         sink.emit(Severity::LOG_INFO, &message::start(&config.triggers));
-        let started_us = sys::monotonic_us();
         let mut daemon = Daemon {
             source,
-            next_heartbeat_us: config.heartbeat_us.map(|us| started_us + us),
+            next_heartbeat_us: None,
             config,
             roots,
             triggers,
             sink,
             signals,
             next_watchdog_us: None,
-            started_us,
+            started_us: 0,
             pollfds: Vec::new(),
             events: Vec::new(),
             notifier,
@@ -83,6 +82,9 @@ impl Daemon {
         daemon.triggers.settle(&mut daemon.events);
         daemon.say();
         daemon.fit_queue();
+        let started_us = sys::monotonic_us();
+        daemon.started_us = started_us;
+        daemon.next_heartbeat_us = daemon.config.heartbeat_us.map(|us| started_us + us);
         // Ready only now: every trigger is armed and the start line is out.
         daemon.notify_ready();
         daemon.next_watchdog_us = daemon

@@ -3,6 +3,7 @@
 //! matches that has no trigger yet, and every awaited fixed group that exists. What
 //! discovery found is compared with what the set holds; what to say is returned.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use super::{SCAN_ATTEMPTS, TriggerSet};
@@ -129,12 +130,14 @@ impl TriggerSet {
         let refused = &mut self.entries[index].refused;
         // A refused group that is gone may come back as a new one.
         refused.retain(|group| matches.iter().any(|m| m.cgroup == *group));
-        let triggers = &self.triggers;
+        // A set, as a pattern can match thousands of groups and this runs on every
+        // watcher event.
+        let held: HashSet<&str> = (self.triggers.iter())
+            .filter(|t| Rc::ptr_eq(&t.spec, &spec))
+            .map(|t| &*t.group)
+            .collect();
         let fresh = discovery::appeared(matches, |group| {
-            refused.iter().any(|r| r == group)
-                || triggers
-                    .iter()
-                    .any(|t| Rc::ptr_eq(&t.spec, &spec) && &*t.group == group)
+            held.contains(group) || refused.iter().any(|r| r == group)
         });
         for found in fresh {
             if self.arming.starved() {

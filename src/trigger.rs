@@ -47,7 +47,8 @@ pub enum State {
     Armed { fd: OwnedFd, previous_total_us: u64 },
     /// Its fixed group does not exist (not yet, or no longer): armed when it appears.
     Waiting,
-    /// The kernel reported an error and arming again failed: only a reload arms it.
+    /// The kernel reported an error and arming again failed: only a reload arms it (an
+    /// instance in this state is taken out of its set at once).
     Lost,
 }
 

@@ -46,20 +46,23 @@ impl Plan {
 
 /// The plan for going from `old` to `new`.
 pub fn plan(old: &[Old<'_>], new: &[Spec], wait_for_cgroups: bool) -> Plan {
-    let mut claimed = vec![false; old.len()];
-    let kept = new
-        .iter()
-        .map(|spec| {
-            let index = old.iter().enumerate().position(|(index, candidate)| {
-                !claimed[index]
-                    && candidate.spec.same_trigger(spec)
-                    && (wait_for_cgroups || !candidate.unarmed)
-            })?;
-            claimed[index] = true;
-            Some(index)
-        })
+    let mut kept: Vec<Option<usize>> = Vec::with_capacity(new.len());
+    for spec in new {
+        let claimable = |(index, candidate): &(usize, &Old<'_>)| {
+            !kept.contains(&Some(*index))
+                && candidate.spec.same_trigger(spec)
+                && (wait_for_cgroups || !candidate.unarmed)
+        };
+        let claimed = old
+            .iter()
+            .enumerate()
+            .find(claimable)
+            .map(|(index, _)| index);
+        kept.push(claimed);
+    }
+    let dropped = (0..old.len())
+        .filter(|index| !kept.contains(&Some(*index)))
         .collect();
-    let dropped = (0..old.len()).filter(|&index| !claimed[index]).collect();
     Plan { kept, dropped }
 }
 
@@ -75,20 +78,14 @@ pub fn apply(
     new_specs: &[Rc<Spec>],
     armed: Vec<Vec<Trigger>>,
 ) -> (Vec<Trigger>, Vec<Trigger>) {
-    let mut by_spec: Vec<Vec<Trigger>> = old_specs.iter().map(|_| Vec::new()).collect();
-    let mut closed = Vec::new();
-    for trigger in old {
-        match old_specs.iter().position(|s| Rc::ptr_eq(s, &trigger.spec)) {
-            Some(index) if !plan.dropped.contains(&index) => by_spec[index].push(trigger),
-            _ => closed.push(trigger),
-        }
-    }
+    let mut old = old;
     let mut armed = armed.into_iter();
-    let mut triggers = Vec::new();
+    let mut triggers = Vec::with_capacity(old.len());
     for (spec, kept) in new_specs.iter().zip(&plan.kept) {
         match kept {
             Some(index) => {
-                for mut trigger in std::mem::take(&mut by_spec[*index]) {
+                let mine = |t: &mut Trigger| Rc::ptr_eq(&t.spec, &old_specs[*index]);
+                for mut trigger in old.extract_if(.., mine) {
                     trigger.spec = Rc::clone(spec);
                     triggers.push(trigger);
                 }
@@ -96,7 +93,8 @@ pub fn apply(
             None => triggers.extend(armed.next().unwrap_or_default()),
         }
     }
-    (triggers, closed)
+    // What no new spec kept.
+    (triggers, old)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! machine's own.
 
 use std::cell::OnceCell;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -16,8 +17,8 @@ use crate::pressure::Resource;
 #[derive(Clone, Debug)]
 pub struct Roots {
     proc: PathBuf,
-    /// The mount, or why there is none (the text of the error), found on first use.
-    cgroup2: Rc<OnceCell<Result<PathBuf, String>>>,
+    /// The mount, or why there is none, found on first use.
+    cgroup2: Rc<OnceCell<io::Result<PathBuf>>>,
 }
 
 impl Roots {
@@ -47,22 +48,22 @@ impl Roots {
 
     /// The cgroup2 mount, read from `PROC/self/mountinfo` the first time it is asked
     /// for; the error says why there is none.
-    pub fn cgroup2(&self) -> Result<&Path, &str> {
+    pub fn cgroup2(&self) -> Result<&Path, &io::Error> {
         let found = self.cgroup2.get_or_init(|| {
             let mountinfo = self.proc.join("self/mountinfo");
-            let text = std::fs::read_to_string(&mountinfo).map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&mountinfo)?;
             cgroup::cgroup2_mount(&text).ok_or_else(|| {
-                format!(
-                    "no cgroup2 filesystem in {}: mount cgroup2 (e.g. boot with \
-                     systemd.unified_cgroup_hierarchy=1)",
-                    mountinfo.display()
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!(
+                        "no cgroup2 filesystem in {}: mount cgroup2 (e.g. boot with \
+                         systemd.unified_cgroup_hierarchy=1)",
+                        mountinfo.display()
+                    ),
                 )
             })
         });
-        match found {
-            Ok(mount) => Ok(mount),
-            Err(why) => Err(why),
-        }
+        found.as_deref()
     }
 }
 
@@ -197,7 +198,7 @@ mod tests {
         );
         // Found once: a clone answers from the first finding, even after the file went.
         std::fs::remove_file(fixture.proc().join("self/mountinfo")).unwrap();
-        assert_eq!(roots.clone().cgroup2(), Ok(mount.as_path()));
+        assert_eq!(roots.clone().cgroup2().ok(), Some(mount.as_path()));
     }
 
     #[test]
@@ -205,7 +206,7 @@ mod tests {
         let fixture = Fixture::new("no-cgroup2");
         fixture.write("proc/self/mountinfo", "1 0 0:1 / / rw - ext4 /dev/vda rw\n");
         let roots = fixture.roots();
-        let why = roots.cgroup2().unwrap_err();
+        let why = roots.cgroup2().unwrap_err().to_string();
         assert!(
             why.starts_with(&format!(
                 "no cgroup2 filesystem in {}/self/mountinfo: mount cgroup2",
@@ -214,10 +215,7 @@ mod tests {
             "{why}"
         );
         let missing = Roots::new(fixture.dir.join("no-such-proc"));
-        assert!(
-            missing.cgroup2().unwrap_err().contains("No such file"),
-            "{:?}",
-            missing.cgroup2()
-        );
+        let why = missing.cgroup2().unwrap_err();
+        assert_eq!(why.kind(), io::ErrorKind::NotFound, "{why}");
     }
 }

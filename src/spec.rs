@@ -85,8 +85,9 @@ pub struct Spec {
     pub window_us: u32,
     /// The cgroup v2 group, relative to the cgroup2 root (`/system.slice/x.service`) once
     /// the configuration is loaded: fixed, or a pattern (`/system.slice/*.service`).
-    /// `None` is system-wide (/proc/pressure).
-    pub cgroup: Option<Pattern>,
+    /// `None` is system-wide (/proc/pressure). Boxed: most specs have none, and a spec
+    /// is kept twice per trigger spec (the configuration's and the set's).
+    pub cgroup: Option<Box<Pattern>>,
     /// The severity of this trigger's `pressure` and `ongoing` lines.
     pub severity: Level,
     /// Added to every line of this trigger as `name=`.
@@ -203,7 +204,10 @@ impl Spec {
             )));
         }
         let cgroup = cgroup
-            .map(|c| Pattern::parse(c).map_err(|why| bad(format!("cgroup '{c}' {why}"))))
+            .map(|c| {
+                let pattern = Pattern::parse(c).map_err(|why| bad(format!("cgroup '{c}' {why}")));
+                pattern.map(Box::new)
+            })
             .transpose()?;
         Ok(Spec {
             resource,
@@ -397,7 +401,7 @@ mod tests {
         assert_eq!(spec.severity, Level::Crit);
         assert_eq!(spec.name.as_deref(), Some("svc-mem"));
         assert_eq!(
-            spec.cgroup.as_ref().map(Pattern::as_str),
+            spec.cgroup.as_deref().map(Pattern::as_str),
             Some("/system.slice/*.service")
         );
         assert!(spec.is_pattern());
@@ -419,7 +423,7 @@ mod tests {
         // A space inside a cgroup path is part of the path, not an option.
         let spaced = Spec::parse("cpu:some:1ms:2s:/a b x=y c").unwrap();
         assert_eq!(
-            spaced.cgroup.as_ref().map(Pattern::as_str),
+            spaced.cgroup.as_deref().map(Pattern::as_str),
             Some("/a b x=y c")
         );
     }
@@ -539,7 +543,7 @@ mod tests {
         assert_eq!(spec.kernel_command(), b"some 150000 1000000\0");
         let spec = Spec::parse("io:full:20%:2s:/system.slice/postgresql.service").unwrap();
         assert_eq!(
-            spec.cgroup.as_ref().map(Pattern::as_str),
+            spec.cgroup.as_deref().map(Pattern::as_str),
             Some("/system.slice/postgresql.service")
         );
         assert!(!spec.is_pattern());
@@ -548,6 +552,6 @@ mod tests {
             "io:full:400000:2000000:/system.slice/postgresql.service"
         );
         let colon = Spec::parse("cpu:some:1ms:2s:/a:b").unwrap();
-        assert_eq!(colon.cgroup.as_ref().map(Pattern::as_str), Some("/a:b"));
+        assert_eq!(colon.cgroup.as_deref().map(Pattern::as_str), Some("/a:b"));
     }
 }

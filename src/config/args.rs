@@ -137,7 +137,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, Error> {
         let mut named = Vec::new();
         for text in &parsed.trigger {
             let spec = Spec::parse(text).map_err(|e| usage(e.message))?;
-            named.extend(spec.cgroup);
+            named.extend(spec.cgroup.map(|cgroup| *cgroup));
         }
         let mut cgroups = Vec::new();
         for given in &parsed.cgroup {

@@ -102,10 +102,8 @@ fn merge(command_line: &Settings, file: Settings, roots: &Roots) -> Result<Confi
             )
         })?;
         for spec in &mut triggers {
-            spec.cgroup = spec
-                .cgroup
-                .take()
-                .and_then(|given| given.relative_to(mount));
+            let given = spec.cgroup.take();
+            spec.cgroup = given.and_then(|given| given.relative_to(mount).map(Box::new));
         }
     }
     // The output is one setting in three words: the command line's, if it says any of

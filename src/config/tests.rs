@@ -161,7 +161,7 @@ fn the_file_takes_every_directive() {
     .unwrap();
     assert_eq!(settings.triggers.len(), 2);
     assert_eq!(
-        settings.triggers[1].cgroup.as_ref().map(Pattern::as_str),
+        settings.triggers[1].cgroup.as_deref().map(Pattern::as_str),
         Some("/system.slice/a#b.service")
     );
     assert_eq!(settings.socket.as_deref(), Some("/run/x.sock"));

@@ -51,7 +51,7 @@ impl TriggerSet {
         };
         let patterns: Vec<&Pattern> = wanted
             .iter()
-            .filter_map(|(_, s)| s.cgroup.as_ref())
+            .filter_map(|(_, s)| s.cgroup.as_deref())
             .collect();
         let found = match self.discovery.look(&mount, &patterns) {
             Ok(found) => found,
@@ -79,7 +79,7 @@ impl TriggerSet {
                 // Listing a directory takes a descriptor too.
                 Err(e) if e.raw_os_error().is_some_and(refusal::is_out_of_descriptors) => {
                     let why = refusal::scan_error(spec, &mount, &e).message;
-                    let pattern = spec.cgroup.as_ref().map_or("/", Pattern::as_str);
+                    let pattern = spec.cgroup.as_deref().map_or("/", Pattern::as_str);
                     let subject = Subject {
                         spec: Rc::clone(spec),
                         group: pattern.into(),

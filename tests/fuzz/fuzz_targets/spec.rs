@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         // The cgroup as written parses again to the same pattern.
         assert_eq!(
             Pattern::parse(cgroup.as_str()).as_ref(),
-            Ok(cgroup),
+            Ok(&**cgroup),
             "{spec:?}"
         );
         assert_eq!(spec.is_pattern(), !cgroup.is_fixed(), "{spec:?}");

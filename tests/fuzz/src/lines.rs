@@ -74,7 +74,8 @@ impl SpecInput {
             cgroup: self
                 .cgroup
                 .as_ref()
-                .and_then(|text| Pattern::parse(&format!("/{text}")).ok()),
+                .and_then(|text| Pattern::parse(&format!("/{text}")).ok())
+                .map(Box::new),
             severity: Level::ALL[usize::from(self.severity) % Level::ALL.len()],
             name,
         }

@@ -5,7 +5,7 @@
 //! - `main.rs`: wires the modules together and maps every error to its exit status.
 //! - `lib.rs`: this map, and the house rules every file keeps.
 //! - `error.rs`: the one error type: a message and the exit status it leads to.
-//! - `config/mod.rs`: the configuration: command line and file merged, the first winning.
+//! - `config/mod.rs`: the configuration: command line and file merged, the former winning.
 //! - `config/directives.rs`: the vocabulary, written once: every option and directive.
 //! - `config/args.rs`: the command line: argh's `Args`, `--help`, what it asks for.
 //! - `config/file.rs`: the configuration file, whose errors say FILE:LINE.

@@ -1,5 +1,5 @@
-//! cgroup v2 groups: finding the cgroup2 mount, naming groups, and noticing without
-//! periodic wake-ups when a group appears.
+//! cgroup v2 groups: the cgroup2 mount in the text of mountinfo, and the inotify watcher
+//! that notices, without periodic wake-ups, when a group appears or goes.
 
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -46,38 +46,6 @@ fn unescape_octal(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The cgroup2 mount of this machine, read from /proc/self/mountinfo.
-pub fn find_mount() -> io::Result<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
-    cgroup2_mount(&mountinfo).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            "no cgroup2 filesystem in /proc/self/mountinfo: mount cgroup2 (e.g. boot with systemd.unified_cgroup_hierarchy=1)",
-        )
-    })
-}
-
-/// The group's name relative to the cgroup2 root, as /proc/PID/cgroup shows it
-/// (`/system.slice/x.service`). A full filesystem path under `mount` is accepted too.
-/// Returns `None` for the root group, which means system-wide.
-pub fn relative_name(given: &str, mount: &Path) -> Result<Option<String>, String> {
-    if !given.starts_with('/') {
-        return Err("a cgroup must start with '/' (as /proc/PID/cgroup names it, e.g. /system.slice/x.service)".into());
-    }
-    let relative = match Path::new(given).strip_prefix(mount) {
-        Ok(rest) => format!("/{}", rest.to_string_lossy()),
-        Err(_) => given.to_string(),
-    };
-    let trimmed = relative.trim_end_matches('/');
-    if trimmed.split('/').any(|part| part == ".." || part == ".") {
-        return Err("a cgroup may not contain '.' or '..' components".into());
-    }
-    if trimmed.contains('\0') {
-        return Err("a cgroup may not contain a NUL byte".into());
-    }
-    Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
 }
 
 /// The inotify watches on the directories where a group a trigger waits for can appear
@@ -220,35 +188,6 @@ mod tests {
         let subtree = "30 23 0:26 /user.slice /mnt/x rw - cgroup2 none rw\n";
         assert_eq!(cgroup2_mount(subtree), None);
         assert_eq!(cgroup2_mount("1 0 0:1 / / rw - ext4 /dev/vda rw\n"), None);
-    }
-
-    #[test]
-    fn names_are_relative_to_the_root() {
-        let mount = Path::new("/sys/fs/cgroup/unified");
-        let table = [
-            (
-                "/system.slice/postgresql.service",
-                Some("/system.slice/postgresql.service"),
-            ),
-            (
-                "/sys/fs/cgroup/unified/system.slice/x.service",
-                Some("/system.slice/x.service"),
-            ),
-            ("/system.slice/", Some("/system.slice")),
-            ("/", None),
-            ("/sys/fs/cgroup/unified", None),
-            ("/a:b c", Some("/a:b c")),
-        ];
-        for (given, expected) in table {
-            assert_eq!(
-                relative_name(given, mount).unwrap().as_deref(),
-                expected,
-                "{given}"
-            );
-        }
-        for bad in ["system.slice", "", "/a/../b", "/./a"] {
-            assert!(relative_name(bad, mount).is_err(), "{bad}");
-        }
     }
 
     #[test]

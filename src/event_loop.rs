@@ -2,6 +2,9 @@
 //! awaited or a pattern watched) one inotify descriptor. Its timeout is the nearest
 //! deadline of an active episode, the heartbeat, the watchdog or a delivery retry; with
 //! none, poll waits forever and an idle daemon makes no system calls.
+//!
+//! The trigger set decides and returns what to say; the loop alone (and main, for the
+//! last words) turns events into lines and hands them to the sink.
 
 use std::io;
 
@@ -9,8 +12,9 @@ use syslog::Severity;
 
 use crate::config::{self, Config, Source};
 use crate::error::{Error, Exit};
-use crate::message;
+use crate::message::{self, Event};
 use crate::notify::Notifier;
+use crate::roots::Roots;
 use crate::signals::Signals;
 use crate::sink::Sink;
 use crate::sys;
@@ -20,6 +24,8 @@ use crate::trigger_set::TriggerSet;
 pub struct Daemon {
     source: Source,
     config: Config,
+    /// Where the kernel's files are, for the reloads.
+    roots: Roots,
     triggers: TriggerSet,
     pub sink: Sink,
     signals: Signals,
@@ -29,6 +35,9 @@ pub struct Daemon {
     next_heartbeat_us: Option<u64>,
     next_watchdog_us: Option<u64>,
     pollfds: Vec<libc::pollfd>,
+    /// What the trigger set said in the current turn, kept to be reused: a crossing
+    /// allocates nothing.
+    events: Vec<Event>,
 }
 
 impl Daemon {
@@ -38,6 +47,7 @@ impl Daemon {
     pub fn start(
         source: Source,
         config: Config,
+        roots: Roots,
         mut sink: Sink,
         signals: Signals,
         notifier: Option<Notifier>,
@@ -49,26 +59,32 @@ impl Daemon {
                 return Err((Error::new(Exit::OsError, message), sink));
             }
         };
-        let mut triggers = match TriggerSet::start(&config, privileged) {
+        let triggers = match TriggerSet::start(&config, &roots, privileged) {
             Ok(triggers) => triggers,
             Err(error) => return Err((error, sink)),
         };
         sink.fit_queue(triggers.triggers().len());
         sink.emit(Severity::LOG_INFO, &message::start(&config.triggers));
-        triggers.settle(&mut sink);
-        let started_us = sys::monotonic_us();
         let mut daemon = Daemon {
             source,
-            next_heartbeat_us: config.heartbeat_us.map(|us| started_us + us),
+            next_heartbeat_us: None,
             config,
+            roots,
             triggers,
             sink,
             signals,
             next_watchdog_us: None,
-            started_us,
+            started_us: 0,
             pollfds: Vec::new(),
+            events: Vec::new(),
             notifier,
         };
+        daemon.triggers.settle(&mut daemon.events);
+        daemon.say();
+        daemon.fit_queue();
+        let started_us = sys::monotonic_us();
+        daemon.started_us = started_us;
+        daemon.next_heartbeat_us = daemon.config.heartbeat_us.map(|us| started_us + us);
         // Ready only now: every trigger is armed and the start line is out.
         daemon.notify_ready();
         daemon.next_watchdog_us = daemon
@@ -89,7 +105,8 @@ impl Daemon {
                 self.reload();
             }
             if self.signals.take_status() {
-                self.triggers.status(sys::monotonic_us(), &mut self.sink);
+                self.triggers.status(sys::monotonic_us(), &mut self.events);
+                self.say();
             }
             let now = sys::monotonic_us();
             self.timers(now);
@@ -106,9 +123,24 @@ impl Daemon {
                 self.signals.drain();
             }
             let (now, pacing) = (sys::monotonic_us(), self.config.pacing);
-            self.triggers
-                .dispatch(&self.pollfds[1..], now, pacing, &mut self.sink);
+            let ready = &self.pollfds[1..];
+            self.triggers.dispatch(ready, now, pacing, &mut self.events);
+            self.say();
+            self.fit_queue();
         }
+    }
+
+    /// Turns what the trigger set said into lines, in order, and sends them.
+    fn say(&mut self) {
+        for event in self.events.drain(..) {
+            self.sink.emit(event.severity(), &event.line());
+        }
+    }
+
+    /// After the set looked at the cgroups again: the queue holds a line per trigger,
+    /// however many there are now.
+    fn fit_queue(&mut self) {
+        self.sink.fit_queue(self.triggers.triggers().len());
     }
 
     /// Milliseconds to the nearest deadline, rounded up so poll never wakes early and
@@ -135,7 +167,8 @@ impl Daemon {
     /// retries delivery.
     fn timers(&mut self, now: u64) {
         let pacing = self.config.pacing;
-        self.triggers.tick(now, pacing, &mut self.sink);
+        self.triggers.tick(now, pacing, &mut self.events);
+        self.say();
         if let (Some(due), Some(interval)) = (self.next_heartbeat_us, self.config.heartbeat_us)
             && due <= now
         {
@@ -167,7 +200,7 @@ impl Daemon {
     fn notify_ready(&self) {
         if let Some(notifier) = &self.notifier {
             let triggers = self.triggers.triggers();
-            let armed = triggers.iter().filter(|t| t.fd.is_some()).count();
+            let armed = triggers.iter().filter(|t| t.is_armed()).count();
             let waiting = triggers.len() - armed;
             let mut status = format!(
                 "{armed} trigger(s) armed, logging to {}",
@@ -193,10 +226,12 @@ impl Daemon {
         if let Some(notifier) = &self.notifier {
             notifier.reloading();
         }
-        let result = config::load(&self.source).and_then(|config| {
-            let reloaded = self.triggers.reload(&config, &mut self.sink)?;
+        let result = config::load(&self.source, &self.roots).and_then(|config| {
+            let reloaded = self.triggers.reload(&config, &mut self.events)?;
             Ok((config, reloaded))
         });
+        // The episodes of the triggers it closed end before its line.
+        self.say();
         match result {
             Ok((config, reloaded)) => {
                 if config.heartbeat_us != self.config.heartbeat_us {
@@ -205,7 +240,9 @@ impl Daemon {
                 self.config = config;
                 let line = message::reload(reloaded.triggers, reloaded.kept);
                 self.sink.emit(Severity::LOG_INFO, &line);
-                self.triggers.settle(&mut self.sink);
+                self.triggers.settle(&mut self.events);
+                self.say();
+                self.fit_queue();
             }
             Err(error) => {
                 let line = message::reload_failed(&error.message);

@@ -3,35 +3,38 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use psi_syslogd::check;
 use psi_syslogd::config::{self, Command, Config, Output, Source};
 use psi_syslogd::error::{Error, Exit};
 use psi_syslogd::event_loop::Daemon;
 use psi_syslogd::message;
 use psi_syslogd::notify::Notifier;
-use psi_syslogd::privilege;
 use psi_syslogd::report;
+use psi_syslogd::roots::Roots;
 use psi_syslogd::signals::Signals;
 use psi_syslogd::sink::{self, Header, Sink};
-use psi_syslogd::sys;
-use psi_syslogd::trigger_set::TriggerSet;
 use syslog::Severity;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let roots = Roots::host();
     match config::parse(&args) {
         Ok(Command::Text(text)) => print(&text),
-        Ok(Command::Print(cgroups)) => match report::table(&cgroups) {
+        Ok(Command::Print(cgroups)) => match report::table(&cgroups, &roots) {
             Ok(table) => print(&table),
             Err(error) => fail(&error, None),
         },
-        Ok(Command::Check(source)) => check(&source),
-        Ok(Command::Run(source)) => run(source),
+        Ok(Command::Check(source)) => match check::check(&source, &roots) {
+            Ok(report) => print(&report),
+            Err(error) => fail(&error, None),
+        },
+        Ok(Command::Run(source)) => run(source, roots),
         Err(error) => fail(&error, None),
     }
 }
 
-fn run(source: Source) -> ExitCode {
-    let config = match config::load(&source) {
+fn run(source: Source, roots: Roots) -> ExitCode {
+    let config = match config::load(&source, &roots) {
         Ok(config) => config,
         Err(error) => return fail(&error, None),
     };
@@ -46,7 +49,8 @@ fn run(source: Source) -> ExitCode {
             return fail(&error, Some(sink));
         }
     };
-    let mut daemon = match Daemon::start(source, config, sink, signals, Notifier::from_env()) {
+    let mut daemon = match Daemon::start(source, config, roots, sink, signals, Notifier::from_env())
+    {
         Ok(daemon) => daemon,
         Err((error, sink)) => return fail(&error, Some(sink)),
     };
@@ -80,51 +84,6 @@ fn open_sink(config: &Config) -> Sink {
         sink::write_stderr(Severity::LOG_WARNING, &sink.unreachable_note(&e));
     }
     sink
-}
-
-/// --check: the configuration parses and the kernel accepts every trigger.
-fn check(source: &Source) -> ExitCode {
-    let config = match config::load(source) {
-        Ok(config) => config,
-        Err(error) => return fail(&error, None),
-    };
-    let privileged = match sys::has_cap_sys_resource() {
-        Ok(privileged) => privileged,
-        Err(e) => {
-            let error = Error::new(
-                Exit::OsError,
-                format!("cannot read capabilities (capget): {e}"),
-            );
-            return fail(&error, None);
-        }
-    };
-    let mut set = match TriggerSet::start(&config, privileged) {
-        Ok(set) => set,
-        Err(error) => return fail(&error, None),
-    };
-    let mut notes = String::new();
-    for (spec, triggers, armed) in set.census() {
-        if spec.is_pattern() {
-            notes.push_str(&format!(
-                "# {spec}: matches {triggers} group(s) now, each armed once; groups that \
-                 appear later are armed when they do\n"
-            ));
-        } else if armed < triggers {
-            notes.push_str(&format!(
-                "# {spec}: the cgroup does not exist yet; it will be armed when it appears\n"
-            ));
-        }
-    }
-    for (_, line) in set.take_pending() {
-        notes.push_str(&format!("# {}\n", line.as_str()));
-    }
-    print(&format!(
-        "# psi-syslogd {}: configuration valid, {} trigger(s) accepted by the kernel\n{notes}{}{}",
-        env!("CARGO_PKG_VERSION"),
-        set.triggers().iter().filter(|t| t.fd.is_some()).count(),
-        privilege::describe(&privilege::observe()),
-        config::render(&config)
-    ))
 }
 
 /// Writes `text` to stdout. A failed write (a full disk, a closed pipe) is reported and

@@ -1,299 +1,155 @@
-//! The text of every event: one logfmt line that begins with `event=`, built in a fixed
-//! buffer so that logging a crossing allocates nothing.
+//! What the daemon says: the events the trigger set decides on (`Event`, typed, which
+//! the event loop turns into lines), and the text of every event: which keys each
+//! `event=` line carries, in which order, and at which severity (the format itself,
+//! logfmt, is logfmt.rs's).
 //!
 //! The keys are a contract that alert rules match on; README.md and the man page list
-//! them. Values that come from outside are quoted and escaped, so a line never holds a
-//! control character and never contains a second `event=` that was not ours.
+//! them. Values that come from outside go through `Line::text` or `Line::cgroup_path`,
+//! which quote and escape them.
 
-use std::fmt::{self, Write};
+use std::fmt::Write;
 
+use syslog::Severity;
+
+use crate::logfmt::Line;
 use crate::pressure::{Hundredths, Reading};
 use crate::spec::Spec;
-use crate::trigger::Trigger;
+use crate::trigger::Subject;
 
-/// The longest body we send. RFC 3164 caps a whole datagram at 1024 bytes; the header
-/// (`<PRI>Mmm dd hh:mm:ss IDENT[PID]: `) takes at most about 70 of them.
-pub const LINE_CAPACITY: usize = 900;
-/// What ends a line that did not fit, so a cut is never silent.
-const TRUNCATION_MARK: &str = " truncated=1";
-/// What a trigger line must fit in, header and all: BusyBox syslogd reads 256 bytes.
-pub const LINE_BUDGET: usize = 240;
-/// The longest header with the default ident: `<191>Mmm dd hh:mm:ss psi-syslogd[4194304]: `
-/// (priority 191 is local7.debug; 4194304 is Linux's largest pid).
-pub const HEADER_MAX: usize = 43;
-/// The least room a `cgroup=` value gets, quotes and escapes included. The longest
-/// ordinary trigger line, `event=ongoing` with the kernel's largest thresholds, 100%
-/// averages, a day and 99999 crossings, pid 4194304 and the default ident, takes 197
-/// bytes before ` cgroup=`, which leaves this much of `LINE_BUDGET` (the header's test,
-/// sink/header.rs, measures it). Shorter lines leave the cgroup more.
-pub const CGROUP_VALUE_MIN: usize = 35;
-
-/// The room a `cgroup=` value has in a line whose body already holds `body_len` bytes:
-/// what `LINE_BUDGET` leaves after the longest header and ` cgroup=`, never less than
-/// `CGROUP_VALUE_MIN` (a custom ident, a `name=` or a long reason can then take a line
-/// past the budget, by at most what they add).
-pub fn cgroup_budget(body_len: usize) -> usize {
-    LINE_BUDGET
-        .saturating_sub(HEADER_MAX + body_len + " cgroup=".len())
-        .max(CGROUP_VALUE_MIN)
+/// Something about a trigger worth a line, as the trigger set decides it. Built and
+/// said without allocating on the way of a crossing: a `Subject` is two counted
+/// references.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A real crossing: an episode starts (or, with repeat 0, any crossing). `stall_us`
+    /// is the growth of `total=` since the trigger's previous reading.
+    Pressure {
+        subject: Subject,
+        reading: Reading,
+        stall_us: u64,
+    },
+    /// The episode goes on; `reading` is the last one taken.
+    Ongoing {
+        subject: Subject,
+        reading: Reading,
+        duration_us: u64,
+        crossings: u64,
+    },
+    /// The episode is over (quiet for the period, or its trigger closed).
+    Recovered {
+        subject: Subject,
+        duration_us: u64,
+        crossings: u64,
+        peak_avg10: Hundredths,
+    },
+    /// A group that matches a pattern appeared and is armed.
+    Armed(Subject),
+    /// A matched group is gone and its trigger closed.
+    Removed(Subject),
+    /// A fixed group that was awaited or lost exists again and is armed.
+    Rearmed(Subject),
+    /// A fixed group does not exist yet.
+    Waiting(Subject),
+    /// The kernel reported an error on the trigger's descriptor.
+    Lost { subject: Subject, reason: String },
+    /// A group could not be armed; `reason` says why and what happens next.
+    Unarmed { subject: Subject, reason: String },
+    /// One trigger's state on SIGUSR1.
+    Status {
+        subject: Subject,
+        state: &'static str,
+        reading: Option<Reading>,
+        duration_us: u64,
+    },
+    /// Something the daemon survives, but an operator should know.
+    Warning(String),
 }
-/// What replaces the beginning of a cgroup path that was cut. Paths begin with `/`, so
-/// a value that begins with this was cut.
-pub const CUT_MARK: &str = "...";
 
-/// One event's text.
-pub struct Line {
-    bytes: [u8; LINE_CAPACITY],
-    len: usize,
-    full: bool,
-    /// Inside a quoted value: a cut there closes the quote before the mark.
-    quoted: bool,
-    /// Where the cut fell: how much the line kept, before the quote and mark it added.
-    kept: usize,
-}
-
-impl Line {
-    /// A line that starts `event=NAME`.
-    pub fn event(name: &str) -> Line {
-        let mut line = Line {
-            bytes: [0; LINE_CAPACITY],
-            len: 0,
-            full: false,
-            quoted: false,
-            kept: 0,
-        };
-        line.push("event=");
-        line.push(name);
-        line
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only whole `str`s are pushed and cuts fall on char boundaries.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("event=invalid")
-    }
-
-    /// Appends ` key=value` for a value we produce ourselves (numbers, fixed names).
-    pub fn field(&mut self, key: &str, value: impl fmt::Display) -> &mut Line {
-        self.pair(key, |line| {
-            let _ = write!(line, "{value}");
-        })
-    }
-
-    /// Appends ` key=value` for text from outside, quoted and escaped when needed.
-    pub fn text(&mut self, key: &str, value: &str) -> &mut Line {
-        self.pair(key, |line| line.value("", value))
-    }
-
-    /// Appends ` key=` and the value `write` writes. A cut keeps a pair only with some
-    /// of its value: one that falls in ` key=`, or before the value's first character,
-    /// takes the whole pair away, so a cut line never ends in part of a key or a key
-    /// without a value (found by tests/fuzz: ` key` cut to ` ` left two spaces before
-    /// the mark).
-    fn pair(&mut self, key: &str, write: impl FnOnce(&mut Line)) -> &mut Line {
-        let start = self.len;
-        let was_full = self.full;
-        self.push(" ");
-        self.push(key);
-        self.push("=");
-        let value_start = self.len;
-        write(self);
-        if self.full && !was_full {
-            let opened = self.bytes.get(value_start) == Some(&b'"');
-            if self.kept <= value_start + usize::from(opened) {
-                let mark = TRUNCATION_MARK.as_bytes();
-                self.bytes[start..start + mark.len()].copy_from_slice(mark);
-                self.len = start + mark.len();
-                self.kept = start;
+impl Event {
+    /// The syslog severity of the event's line: a trigger's own for its crossings.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Event::Pressure { subject, .. } | Event::Ongoing { subject, .. } => {
+                subject.spec.severity.severity()
             }
+            Event::Recovered { .. } | Event::Rearmed(_) | Event::Waiting(_) => Severity::LOG_NOTICE,
+            Event::Armed(_) | Event::Removed(_) | Event::Status { .. } => Severity::LOG_INFO,
+            Event::Lost { .. } => Severity::LOG_ERR,
+            Event::Unarmed { .. } | Event::Warning(_) => Severity::LOG_WARNING,
         }
-        self
     }
 
-    /// Appends ` cgroup=PATH`, the last key of every trigger line. A path whose logfmt
-    /// form would take more than the room the line has left (`cgroup_budget`) keeps its
-    /// end (the leaf names the service) behind `CUT_MARK`: a value that does not begin
-    /// with `/` was cut.
-    pub fn cgroup_path(&mut self, path: &str) -> &mut Line {
-        let budget = cgroup_budget(self.len);
-        if logfmt_len(path) <= budget {
-            return self.pair("cgroup", |line| line.value("", path));
+    /// The event's line.
+    pub fn line(&self) -> Line {
+        match self {
+            Event::Pressure {
+                subject,
+                reading,
+                stall_us,
+            } => pressure(subject, reading, *stall_us),
+            Event::Ongoing {
+                subject,
+                reading,
+                duration_us,
+                crossings,
+            } => ongoing(subject, reading, *duration_us, *crossings),
+            Event::Recovered {
+                subject,
+                duration_us,
+                crossings,
+                peak_avg10,
+            } => recovered(subject, *duration_us, *crossings, *peak_avg10),
+            Event::Armed(subject) => trigger_event("armed", subject),
+            Event::Removed(subject) => trigger_event("removed", subject),
+            Event::Rearmed(subject) => trigger_event("rearmed", subject),
+            Event::Waiting(subject) => trigger_event("waiting", subject),
+            Event::Lost { subject, reason } => lost(subject, reason),
+            Event::Unarmed { subject, reason } => unarmed(subject, reason),
+            Event::Status {
+                subject,
+                state,
+                reading,
+                duration_us,
+            } => status(subject, state, reading.as_ref(), *duration_us),
+            Event::Warning(text) => warning(text),
         }
-        let tail = kept_end(path, budget);
-        self.pair("cgroup", |line| line.value(CUT_MARK, tail))
-    }
-
-    /// Writes `prefix` (plain ASCII of ours) and `value` as one logfmt value.
-    fn value(&mut self, prefix: &str, value: &str) {
-        if !needs_quotes(value) && (!prefix.is_empty() || !value.is_empty()) {
-            self.push(prefix);
-            self.push(value);
-            return;
-        }
-        self.push("\"");
-        self.quoted = true;
-        self.push(prefix);
-        for c in value.chars() {
-            // Every escape goes in as one write, so a cut never splits one.
-            let mut utf8 = [0; 4];
-            let mut unicode = *b"\\u0000";
-            let _ = match c {
-                '"' => self.write_str("\\\""),
-                '\\' => self.write_str("\\\\"),
-                '\n' => self.write_str("\\n"),
-                '\r' => self.write_str("\\r"),
-                '\t' => self.write_str("\\t"),
-                c if is_line_breaking(c) => {
-                    const HEX: &[u8; 16] = b"0123456789abcdef";
-                    for (i, digit) in unicode[2..].iter_mut().enumerate() {
-                        *digit = HEX[(c as usize >> (12 - 4 * i)) & 0xf];
-                    }
-                    self.write_str(std::str::from_utf8(&unicode).unwrap_or("\\ufffd"))
-                }
-                c => self.write_str(c.encode_utf8(&mut utf8)),
-            };
-        }
-        // Still quoted while the closing quote goes in: if it does not fit, the cut
-        // closes the quote in the byte kept for that (found by tests/fuzz: a value that
-        // filled the line exactly was left open, the mark inside it).
-        self.push("\"");
-        self.quoted = false;
-    }
-
-    /// Appends the trigger's identity: resource, kind, threshold and window.
-    pub fn trigger(&mut self, spec: &Spec) -> &mut Line {
-        self.field("resource", spec.resource.name())
-            .field("kind", spec.stall.name())
-            .field("threshold_us", spec.threshold_us)
-            .field("window_us", spec.window_us)
-    }
-
-    /// Appends the three averages of a reading.
-    pub fn averages(&mut self, reading: &Reading) -> &mut Line {
-        self.field("avg10", reading.avg10)
-            .field("avg60", reading.avg60)
-            .field("avg300", reading.avg300)
-    }
-
-    /// Appends what ends every trigger line: ` name=NAME` when the trigger has one, then
-    /// ` cgroup=GROUP` (`/` for system-wide). A name needs no quoting (spec.rs checks it).
-    pub fn origin(&mut self, trigger: &Trigger) -> &mut Line {
-        if let Some(name) = &trigger.spec.name {
-            self.field("name", name);
-        }
-        self.cgroup_path(&trigger.cgroup)
-    }
-
-    /// Appends ` key=S.T`: a duration in seconds with one decimal.
-    pub fn seconds(&mut self, key: &str, us: u64) -> &mut Line {
-        self.field(
-            key,
-            format_args!("{}.{}", us / 1_000_000, us / 100_000 % 10),
-        )
-    }
-
-    fn push(&mut self, text: &str) {
-        let _ = self.write_str(text);
     }
 }
 
-impl Write for Line {
-    /// Copies what fits; once something does not, the line is closed with the truncation
-    /// mark and later writes are dropped.
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        if self.full {
-            return Err(fmt::Error);
-        }
-        // One byte more is kept for the quote a cut inside a quoted value must close.
-        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - 1 - self.len;
-        if text.len() <= room {
-            self.bytes[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
-            self.len += text.len();
-            return Ok(());
-        }
-        let mut cut = room;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        if self.quoted && text.starts_with('\\') {
-            cut = 0; // half an escape would escape the closing quote
-        }
-        self.bytes[self.len..self.len + cut].copy_from_slice(&text.as_bytes()[..cut]);
-        self.len += cut;
-        self.kept = self.len;
-        if self.quoted {
-            self.bytes[self.len] = b'"';
-            self.len += 1;
-        }
-        let mark = TRUNCATION_MARK.as_bytes();
-        self.bytes[self.len..self.len + mark.len()].copy_from_slice(mark);
-        self.len += mark.len();
-        self.full = true;
-        Err(fmt::Error)
+/// A trigger line: `event=EVENT`, the trigger's identity (resource, kind, threshold and
+/// window), what `middle` adds, then what ends every trigger line: ` name=NAME` when the
+/// trigger has one (it needs no quoting: spec.rs checks it) and ` cgroup=GROUP` (`/` for
+/// system-wide), last, so that it keeps the room the budget leaves it. `middle` comes
+/// through a reference: one body for every kind of trigger line, not one copy each
+/// (the binary is measured by the kilobyte).
+fn trigger_line(event: &str, subject: &Subject, middle: &dyn Fn(&mut Line)) -> Line {
+    let spec = &subject.spec;
+    let mut line = Line::event(event);
+    line.field("resource", spec.resource.name())
+        .field("kind", spec.stall.name())
+        .field("threshold_us", spec.threshold_us)
+        .field("window_us", spec.window_us);
+    middle(&mut line);
+    if let Some(name) = &spec.name {
+        line.field("name", name);
     }
+    line.cgroup_path(&subject.group);
+    line
 }
 
-/// Control characters, and the two Unicode line separators some viewers break on.
-fn is_line_breaking(c: char) -> bool {
-    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
-}
-
-/// How many bytes `c` takes inside a quoted logfmt value.
-fn escaped_len(c: char) -> usize {
-    match c {
-        '"' | '\\' | '\n' | '\r' | '\t' => 2,
-        c if is_line_breaking(c) => 6,
-        c => c.len_utf8(),
-    }
-}
-
-/// The longest end of `path` that, behind `CUT_MARK`, takes at most `budget` bytes as a
-/// logfmt value: bare while no character needs quoting, then quoted and escaped (found
-/// by tests/fuzz: the end was measured either all bare or all quoted, which kept a
-/// character less than fits when the quoted end lost what needed quotes).
-fn kept_end(path: &str, budget: usize) -> &str {
-    let budget = budget - CUT_MARK.len();
-    let (mut start, mut bare, mut escaped, mut quoted) = (path.len(), 0, 2, false);
-    for (index, c) in path.char_indices().rev() {
-        bare += c.len_utf8();
-        escaped += escaped_len(c);
-        let mut utf8 = [0; 4];
-        quoted |= needs_quotes(c.encode_utf8(&mut utf8));
-        // Never less for a longer end: each character adds to both measures.
-        if (if quoted { escaped } else { bare }) > budget {
-            break;
-        }
-        start = index;
-    }
-    &path[start..]
-}
-
-/// How many bytes `value` takes as a logfmt value, quotes included.
-fn logfmt_len(value: &str) -> usize {
-    if needs_quotes(value) {
-        2 + value.chars().map(escaped_len).sum::<usize>()
-    } else {
-        value.len()
-    }
-}
-
-/// logfmt quotes a value that is empty or holds a space, `=`, a quote, a backslash, a
-/// control character or anything outside ASCII.
-fn needs_quotes(value: &str) -> bool {
-    value.is_empty()
-        || value
-            .bytes()
-            .any(|b| b <= b' ' || b == b'=' || b == b'"' || b == b'\\' || b >= 0x7f)
+/// Appends the three averages of a reading.
+fn averages<'a>(line: &'a mut Line, reading: &Reading) -> &'a mut Line {
+    line.field("avg10", reading.avg10)
+        .field("avg60", reading.avg60)
+        .field("avg300", reading.avg300)
 }
 
 /// `event=pressure`: a real threshold crossing. `stall_us` is the growth of the
 /// kind's `total=` counter since this trigger's previous reading.
-pub fn pressure(trigger: &Trigger, reading: &Reading, stall_us: u64) -> Line {
-    let mut line = Line::event("pressure");
-    line.trigger(&trigger.spec)
-        .averages(reading)
-        .field("stall_us", stall_us)
-        .origin(trigger);
-    line
+pub fn pressure(subject: &Subject, reading: &Reading, stall_us: u64) -> Line {
+    trigger_line("pressure", subject, &|line| {
+        averages(line, reading).field("stall_us", stall_us);
+    })
 }
 
 /// `event=start`: every trigger is armed.
@@ -328,59 +184,49 @@ pub fn error(exit: i32, message: &str) -> Line {
 
 /// `event=lost`: the kernel reported an error on a trigger's descriptor; it is no longer
 /// watched.
-pub fn lost(trigger: &Trigger, reason: &str) -> Line {
-    let mut line = Line::event("lost");
-    line.trigger(&trigger.spec)
-        .text("reason", reason)
-        .origin(trigger);
-    line
+pub fn lost(subject: &Subject, reason: &str) -> Line {
+    trigger_line("lost", subject, &|line| {
+        line.text("reason", reason);
+    })
 }
 
 /// `event=ongoing`: a reminder while an episode lasts, with the last reading's averages.
-pub fn ongoing(trigger: &Trigger, duration_us: u64, crossings: u64) -> Line {
-    let mut line = Line::event("ongoing");
-    line.trigger(&trigger.spec)
-        .averages(&trigger.last_reading)
-        .seconds("duration_s", duration_us)
-        .field("crossings", crossings)
-        .origin(trigger);
-    line
+pub fn ongoing(subject: &Subject, reading: &Reading, duration_us: u64, crossings: u64) -> Line {
+    trigger_line("ongoing", subject, &|line| {
+        averages(line, reading)
+            .seconds("duration_s", duration_us)
+            .field("crossings", crossings);
+    })
 }
 
 /// `event=recovered`: no crossing for the quiet period; the episode is over.
 pub fn recovered(
-    trigger: &Trigger,
+    subject: &Subject,
     duration_us: u64,
     crossings: u64,
     peak_avg10: Hundredths,
 ) -> Line {
-    let mut line = Line::event("recovered");
-    line.trigger(&trigger.spec)
-        .seconds("duration_s", duration_us)
-        .field("crossings", crossings)
-        .field("peak_avg10", peak_avg10)
-        .origin(trigger);
-    line
+    trigger_line("recovered", subject, &|line| {
+        line.seconds("duration_s", duration_us)
+            .field("crossings", crossings)
+            .field("peak_avg10", peak_avg10);
+    })
 }
 
 /// A line of only the trigger's keys: `rearmed` (a lost or awaited fixed cgroup exists
 /// again and its trigger is armed), `waiting` (the fixed cgroup does not exist yet),
 /// `armed` (a group that matches a pattern appeared and is armed), `removed` (a matched
 /// group is gone and its trigger closed).
-pub fn trigger_event(event: &str, trigger: &Trigger) -> Line {
-    let mut line = Line::event(event);
-    line.trigger(&trigger.spec).origin(trigger);
-    line
+pub fn trigger_event(event: &str, subject: &Subject) -> Line {
+    trigger_line(event, subject, &|_| {})
 }
 
 /// `event=unarmed`: a group that matches a pattern could not be armed; `reason` says
 /// why and what happens next.
-pub fn unarmed(trigger: &Trigger, reason: &str) -> Line {
-    let mut line = Line::event("unarmed");
-    line.trigger(&trigger.spec)
-        .text("reason", reason)
-        .origin(trigger);
-    line
+pub fn unarmed(subject: &Subject, reason: &str) -> Line {
+    trigger_line("unarmed", subject, &|line| {
+        line.text("reason", reason);
+    })
 }
 
 /// `event=warning`: something the daemon survives, but an operator should know.
@@ -391,14 +237,14 @@ pub fn warning(text: &str) -> Line {
 }
 
 /// `event=status`: one trigger's state on SIGUSR1.
-pub fn status(trigger: &Trigger, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
-    let mut line = Line::event("status");
-    line.trigger(&trigger.spec).field("state", state);
-    if let Some(reading) = reading {
-        line.averages(reading);
-    }
-    line.seconds("duration_s", duration_us).origin(trigger);
-    line
+pub fn status(subject: &Subject, state: &str, reading: Option<&Reading>, duration_us: u64) -> Line {
+    trigger_line("status", subject, &|line| {
+        line.field("state", state);
+        if let Some(reading) = reading {
+            averages(line, reading);
+        }
+        line.seconds("duration_s", duration_us);
+    })
 }
 
 /// `event=heartbeat`: the daemon is alive.
@@ -427,10 +273,15 @@ pub fn reload_failed(reason: &str) -> Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logfmt::{CGROUP_VALUE_MIN, CUT_MARK, LINE_BUDGET};
+    use crate::sink::{DATAGRAM_CAPACITY, Entry, Header};
+    use syslog::Facility;
 
-    fn trigger(spec: &str, cgroup: &str) -> Trigger {
-        let spec = std::rc::Rc::new(Spec::parse(spec).unwrap());
-        Trigger::waiting(spec, cgroup.to_string(), std::path::PathBuf::new())
+    fn subject(spec: &str, group: &str) -> Subject {
+        Subject {
+            spec: std::rc::Rc::new(Spec::parse(spec).unwrap()),
+            group: group.into(),
+        }
     }
 
     #[test]
@@ -443,7 +294,7 @@ mod tests {
         };
         assert_eq!(
             pressure(
-                &trigger("memory:some:150000:1000000", "/"),
+                &subject("memory:some:150000:1000000", "/"),
                 &reading,
                 160_000
             )
@@ -456,7 +307,7 @@ mod tests {
     /// `name=` goes just before `cgroup=`, which stays last; no other key moves.
     #[test]
     fn a_name_comes_just_before_the_cgroup() {
-        let named = trigger(
+        let named = subject(
             "memory:some:10%:2s:/system.slice/*.service severity=crit name=svc-mem",
             "/system.slice/postgresql.service",
         );
@@ -476,197 +327,79 @@ mod tests {
         );
     }
 
+    /// The budget: an ordinary trigger line, header and all, within 240 bytes (BusyBox
+    /// syslogd reads 256). Measured with the largest values the kernel allows (10 s
+    /// thresholds and windows, 100% averages), a day-long episode with 99999 crossings,
+    /// Linux's largest pid (4194304), the default ident and the longest cgroup value.
+    /// A trigger's `name=` comes on top (`spec::NAME_MAX` and 6 bytes at most).
     #[test]
-    fn outside_text_is_quoted_and_escaped_onto_one_line() {
-        let mut line = Line::event("x");
-        line.text("a", "plain/path")
-            .text("b", "two words")
-            .text("c", "x\"y\\z")
-            .text("d", "evil\nevent=pressure")
-            .text("e", "")
-            .text("f", "k=v")
-            .text("g", "\u{1b}[31m\u{7f}")
-            .text("h", "caf\u{e9}");
-        assert_eq!(
-            line.as_str(),
-            "event=x a=plain/path b=\"two words\" c=\"x\\\"y\\\\z\" d=\"evil\\nevent=pressure\" \
-             e=\"\" f=\"k=v\" g=\"\\u001b[31m\\u007f\" h=\"caf\u{e9}\""
+    fn the_longest_ordinary_trigger_lines_fit_in_240_bytes() {
+        let header = Header {
+            facility: Facility::LOG_DAEMON,
+            ident: "psi-syslogd".into(),
+            pid: 4_194_304,
+        };
+        let subject = subject(
+            "memory:some:10000000:10000000",
+            &"/very-long-name.slice".repeat(10),
         );
-    }
-
-    /// The `cgroup=` value of a line long enough to leave it only `CGROUP_VALUE_MIN`.
-    fn cgroup_at_the_minimum(path: &str) -> String {
-        let mut line = Line::event("x");
-        line.field("pad", "p".repeat(150));
-        assert_eq!(cgroup_budget(line.len), CGROUP_VALUE_MIN);
-        line.cgroup_path(path);
-        line.as_str().rsplit_once(" cgroup=").unwrap().1.to_string()
-    }
-
-    #[test]
-    fn a_cgroup_takes_what_the_line_leaves_of_its_budget() {
-        // A short line leaves a long path whole.
-        let long = format!(
-            "/kubepods.slice/pod-{}/cri-{}.scope",
-            "a".repeat(36),
-            "b".repeat(64)
-        );
-        let mut line = Line::event("removed");
-        line.cgroup_path(&long);
-        let whole = format!("event=removed cgroup={long}");
-        assert_eq!(line.as_str(), whole);
-        // Longer than the room: its end, the line exactly at the budget.
-        let longer = format!("/x{}", "c".repeat(300));
-        let mut line = Line::event("removed");
-        line.cgroup_path(&longer);
-        assert_eq!(
-            HEADER_MAX + line.as_str().len(),
-            LINE_BUDGET,
-            "{}",
-            line.as_str()
-        );
-        assert!(
-            line.as_str().contains(" cgroup=...ccc"),
-            "{}",
-            line.as_str()
-        );
-    }
-
-    #[test]
-    fn a_long_cgroup_keeps_its_end_behind_the_cut_mark() {
-        let cgroup = cgroup_at_the_minimum;
-        assert_eq!(cgroup("/"), "/");
-        let fits = format!("/{}", "a".repeat(CGROUP_VALUE_MIN - 1));
-        assert_eq!(cgroup(&fits), fits);
-        let long = format!("/system.slice/{}.scope", "0123456789abcdef".repeat(4));
-        let cut = cgroup(&long);
-        assert_eq!(cut.len(), CGROUP_VALUE_MIN, "{cut}");
-        assert!(
-            cut.starts_with(CUT_MARK) && long.ends_with(&cut[CUT_MARK.len()..]),
-            "{cut}"
-        );
-        // Escapes count against the limit, and the cut never splits one.
-        let hostile = format!("/{}", "\n\"\u{1b}\u{e9}".repeat(20));
-        let cut = cgroup(&hostile);
-        assert!(cut.len() <= CGROUP_VALUE_MIN, "{cut}");
-        assert!(
-            cut.starts_with("\"...") && cut.ends_with("\\u001b\u{e9}\""),
-            "{cut}"
-        );
-        assert!(!cut.contains('\n'));
-        // A newline from a cgroup name (the kernel refuses them, but a path given in
-        // the config could hold one) never reaches the line.
-        assert_eq!(cgroup("/a\nb"), "\"/a\\nb\"");
-    }
-
-    #[test]
-    fn an_overlong_line_is_cut_with_a_mark() {
-        let mut line = Line::event("x");
-        line.text("long", &"\u{e9}".repeat(LINE_CAPACITY));
-        line.field("after", 1);
-        let text = line.as_str();
-        assert!(text.len() <= LINE_CAPACITY);
-        assert!(text.ends_with(" truncated=1"), "{text}");
-        assert!(!text.contains("after"));
-    }
-
-    #[test]
-    fn a_cut_inside_quotes_closes_them_and_never_splits_an_escape() {
-        // Shift the cut across every position of the escapes.
-        for shift in 0..8 {
-            let mut line = Line::event("x");
-            line.text("pad", &"p".repeat(shift));
-            line.text("v", &"a\"\u{1b}\\".repeat(LINE_CAPACITY));
-            let text = line.as_str();
-            assert!(text.len() <= LINE_CAPACITY, "{shift}");
-            let value = text
-                .strip_suffix("\" truncated=1")
-                .unwrap_or_else(|| panic!("{shift}: {text}"));
-            let backslashes = value.bytes().rev().take_while(|&b| b == b'\\').count();
-            assert_eq!(backslashes % 2, 0, "{shift}: an escape was split: {text}");
+        let full = Reading {
+            avg10: Hundredths(10_000),
+            avg60: Hundredths(10_000),
+            avg300: Hundredths(10_000),
+            total_us: u64::MAX,
+        };
+        let day_us = 86_400_000_000;
+        let events = [
+            Event::Pressure {
+                subject: subject.clone(),
+                reading: full,
+                stall_us: 10_000_000,
+            },
+            Event::Ongoing {
+                subject: subject.clone(),
+                reading: full,
+                duration_us: day_us,
+                crossings: 99_999,
+            },
+            Event::Recovered {
+                subject: subject.clone(),
+                duration_us: day_us,
+                crossings: 99_999,
+                peak_avg10: Hundredths(10_000),
+            },
+            Event::Lost {
+                subject: subject.clone(),
+                reason: "the kernel reported an error on the trigger (cgroup removed?)".into(),
+            },
+            Event::Rearmed(subject.clone()),
+            Event::Removed(subject.clone()),
+            Event::Armed(subject.clone()),
+            Event::Waiting(subject),
+        ];
+        for event in &events {
+            let line = event.line();
+            let entry = Entry {
+                seconds: 0,
+                body: line.as_str(),
+                dropped: 0,
+            };
+            let mut datagram = [0u8; DATAGRAM_CAPACITY];
+            let len = header.compose_entry(Severity::LOG_WARNING, &entry, &mut datagram);
+            let text = std::str::from_utf8(&datagram[..len]).unwrap();
+            eprintln!("{len} bytes: {text}");
+            assert!(len <= LINE_BUDGET, "{len} bytes: {text}");
+            let cgroup = text.rsplit_once(" cgroup=").unwrap().1;
+            // The longest line leaves the cgroup its least room; shorter ones, more.
+            if line.as_str().starts_with("event=ongoing ") {
+                assert_eq!(cgroup.len(), CGROUP_VALUE_MIN, "{text}");
+            }
+            assert!(cgroup.len() >= CGROUP_VALUE_MIN, "{text}");
             assert!(
-                !value.ends_with("\\u") && !value.contains("\\u0\""),
-                "{shift}: {text}"
+                cgroup.starts_with(CUT_MARK) && cgroup.ends_with("name.slice"),
+                "{text}"
             );
         }
-    }
-
-    /// Found by tests/fuzz (logfmt): a quoted value that ended exactly where the room
-    /// did lost its closing quote, and ` truncated=1` became part of the value.
-    #[test]
-    fn a_quoted_value_that_fills_the_line_keeps_its_closing_quote() {
-        // `event=x v="` is 11 bytes; the value takes the rest of the room, so only its
-        // closing quote does not fit.
-        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
-        let value = format!(" {}", "a".repeat(room - 11 - 1));
-        let mut line = Line::event("x");
-        line.text("v", &value);
-        assert_eq!(
-            line.as_str(),
-            format!("event=x v=\"{value}\" truncated=1"),
-            "the quote must close before the mark"
-        );
-        // One byte shorter, it fits, quote and all.
-        let mut line = Line::event("x");
-        line.text("v", &value[1..]);
-        assert_eq!(line.as_str(), format!("event=x v={}", &value[1..]));
-        let mut line = Line::event("x");
-        line.text("v", &value[..value.len() - 1]);
-        assert_eq!(
-            line.as_str(),
-            format!("event=x v=\"{}\"", &value[..value.len() - 1])
-        );
-    }
-
-    /// Found by tests/fuzz (logfmt): a cut in ` key=` kept part of it (` ke`, ` key`,
-    /// or only the space, which left two spaces before the mark).
-    #[test]
-    fn a_cut_never_leaves_part_of_a_key_or_a_key_without_its_value() {
-        let room = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
-        // `event=x a=` is 10 bytes; the b's leave `left` bytes of room.
-        let cut = |left: usize, last: &dyn Fn(&mut Line)| {
-            let mut line = Line::event("x");
-            line.text("a", &"b".repeat(room - 10 - left));
-            last(&mut line);
-            line.as_str().to_string()
-        };
-        for left in 1..=5 {
-            let text = cut(left, &|line| {
-                line.field("key", 1234567);
-            });
-            let expected = format!("event=x a={}", "b".repeat(room - 10 - left));
-            assert_eq!(text, format!("{expected} truncated=1"), "{left}");
-        }
-        // With room for ` key=` and part of the value, the part is kept.
-        let text = cut(7, &|line| {
-            line.field("key", 1234567);
-        });
-        assert!(text.ends_with(" key=12 truncated=1"), "{text}");
-        // A quoted value that keeps nothing but its quotes goes too.
-        let text = cut(9, &|line| {
-            line.text("v", "\u{1b}");
-        });
-        assert_eq!(
-            text,
-            format!("event=x a={} truncated=1", "b".repeat(room - 10 - 9))
-        );
-        assert!(!text.contains("  "), "{text}");
-    }
-
-    /// Found by tests/fuzz (logfmt): a cut path kept a character less than fits.
-    #[test]
-    fn a_cut_path_keeps_as_much_of_its_end_as_fits() {
-        let cgroup = cgroup_at_the_minimum;
-        // The last 32 characters hold a `=`, so they would need quotes; the last 31 do
-        // not, and fit bare behind the mark.
-        let end = format!("1{}", "b".repeat(30));
-        let path = format!("/system.slice/x={end}");
-        assert_eq!(cgroup(&path), format!("...{end}"));
-        // A quoted end as long as fits: 30 bytes of escapes and characters.
-        let end = format!("ab{}", "\u{e9}".repeat(14));
-        let path = format!("/system.slice/x{end}");
-        assert_eq!(cgroup(&path), format!("\"...{end}\""));
-        assert_eq!(cgroup(&path).len(), CGROUP_VALUE_MIN);
     }
 
     #[test]

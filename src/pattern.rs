@@ -1,4 +1,6 @@
-//! cgroup paths with shell wildcards: `/system.slice/*.service`, `/kubepods.slice/*/*`.
+//! cgroup paths, fixed or with shell wildcards: `/system.slice/postgresql.service`,
+//! `/system.slice/*.service`, `/kubepods.slice/*/*`. Parsed once, here, with every check
+//! a trigger's cgroup, a `--cgroup` and a full path under the mount go through.
 //!
 //! A component of the path may hold `*`, `?` and `[...]` (with `!` or `^` to negate and
 //! `a-z` ranges), which never match `/`; `\` quotes the character after it. A path
@@ -7,11 +9,14 @@
 //! directories that could come to hold a match, so the caller can watch those (and only
 //! those) for new groups.
 
+use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component as PathComponent, Path, PathBuf};
+
+use crate::refusal;
 
 /// One component of a cgroup path.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Component {
     /// A plain name, its `\` quoting undone.
     Literal(String),
@@ -20,9 +25,25 @@ enum Component {
 }
 
 /// A parsed cgroup path (relative to the cgroup2 root), fixed or with wildcards.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Pattern {
+    /// As written (Display gives it back, and `Spec::parse` reads that again).
+    text: String,
+    /// One per non-empty part of `text`, in order.
     components: Vec<Component>,
+}
+
+impl Pattern {
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// A group that matches, found by `Pattern::scan`.
@@ -35,10 +56,16 @@ pub struct Match {
 }
 
 impl Pattern {
-    /// Parses a cgroup path that begins with `/`. `.` and `..` components are refused
-    /// (the name must be the group's own, as /proc/PID/cgroup gives it), as are a NUL
-    /// byte and a `\` with nothing after it. Empty components (`//`, a trailing `/`) are ignored.
+    /// Parses a cgroup path, which must begin with `/`. `.` and `..` components are
+    /// refused (the name must be the group's own, as /proc/PID/cgroup gives it), as are
+    /// a NUL byte and a `\` with nothing after it. Empty components (`//`, a trailing
+    /// `/`) are ignored. The error says what is wrong, after the path it is about.
     pub fn parse(text: &str) -> Result<Pattern, String> {
+        if !text.starts_with('/') {
+            return Err("must start with '/', as /proc/PID/cgroup names it \
+                 (e.g. /system.slice/postgresql.service)"
+                .to_string());
+        }
         let mut components = Vec::new();
         for part in text.split('/').filter(|part| !part.is_empty()) {
             if part == "." || part == ".." {
@@ -64,7 +91,34 @@ impl Pattern {
                 Component::Literal(unquote(part))
             });
         }
-        Ok(Pattern { components })
+        Ok(Pattern {
+            text: text.to_string(),
+            components,
+        })
+    }
+
+    /// The same path relative to the cgroup2 root when it was written as a full path
+    /// under `mount` (`/sys/fs/cgroup/system.slice/x.service` is `/system.slice/x.service`),
+    /// without the trailing `/`; `None` for the root group itself, which is system-wide.
+    /// The path was checked when it was parsed; its parts are compared as written.
+    pub fn relative_to(&self, mount: &Path) -> Option<Pattern> {
+        let (text, components) = match Path::new(&self.text).strip_prefix(mount) {
+            Ok(rest) => {
+                // Parsing refused `.` and `..`, so the mount's names are the first parts.
+                let names = mount
+                    .components()
+                    .filter(|c| matches!(c, PathComponent::Normal(_)))
+                    .count();
+                let rest = format!("/{}", rest.to_string_lossy());
+                (rest, self.components.get(names..).unwrap_or_default())
+            }
+            Err(_) => (self.text.clone(), &self.components[..]),
+        };
+        let text = text.trim_end_matches('/');
+        (!text.is_empty()).then(|| Pattern {
+            text: text.to_string(),
+            components: components.to_vec(),
+        })
     }
 
     /// Whether the path names exactly one group (no wildcards).
@@ -219,10 +273,7 @@ impl Scan {
 
 /// A directory removed while we look at it.
 fn is_gone(error: &io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ENODEV)
-    )
+    error.raw_os_error().is_some_and(refusal::is_gone)
 }
 
 /// Whether a component holds an unquoted `*`, `?` or a complete `[...]`.
@@ -453,6 +504,64 @@ mod tests {
             assert!(Pattern::parse(bad).is_err(), "{bad}");
         }
         assert!(Pattern::parse("/a\\\\").is_ok());
+    }
+
+    /// A full path under the mount names the group relative to the root, as
+    /// /proc/PID/cgroup does; the mount itself (or `/`) is the root group: system-wide.
+    #[test]
+    fn names_are_relative_to_the_root() {
+        let mount = Path::new("/sys/fs/cgroup/unified");
+        let table = [
+            (
+                "/system.slice/postgresql.service",
+                Some("/system.slice/postgresql.service"),
+            ),
+            (
+                "/sys/fs/cgroup/unified/system.slice/x.service",
+                Some("/system.slice/x.service"),
+            ),
+            (
+                "//sys/fs/cgroup//unified//system.slice//*.service//",
+                Some("/system.slice//*.service"),
+            ),
+            ("/system.slice/", Some("/system.slice")),
+            ("/", None),
+            ("///", None),
+            ("/sys/fs/cgroup/unified", None),
+            ("/sys/fs/cgroup/unified/", None),
+            (
+                "/sys/fs/cgroup/unifiedx/a",
+                Some("/sys/fs/cgroup/unifiedx/a"),
+            ),
+            ("/sys/fs/cgroup", Some("/sys/fs/cgroup")),
+            ("/a:b c", Some("/a:b c")),
+        ];
+        for (given, expected) in table {
+            let relative = Pattern::parse(given).unwrap().relative_to(mount);
+            assert_eq!(
+                relative.as_ref().map(ToString::to_string).as_deref(),
+                expected,
+                "{given}"
+            );
+            // What is left parses to the same groups.
+            if let Some(relative) = relative {
+                assert_eq!(
+                    Some(&relative),
+                    Pattern::parse(expected.unwrap()).ok().as_ref()
+                );
+            }
+        }
+        let fixed = Pattern::parse("/sys/fs/cgroup/unified/a\\*b/c").unwrap();
+        let relative = fixed.relative_to(mount).unwrap();
+        assert_eq!(relative.fixed_group().as_deref(), Some("/a*b/c"));
+        for bad in ["system.slice", "", "/a/../b", "/./a"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+        assert!(
+            Pattern::parse("x")
+                .unwrap_err()
+                .starts_with("must start with '/'")
+        );
     }
 
     /// A tree on disk that looks like a cgroup hierarchy (directories only).

@@ -29,7 +29,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::error::Exit;
-use crate::pressure::Stall;
+use crate::pressure::{Resource, Stall};
+use crate::roots::Roots;
 use crate::spec::{Spec, UNPRIVILEGED_WINDOW_STEP_US};
 use crate::sys;
 
@@ -296,17 +297,17 @@ pub struct Observed {
     pub irq: bool,
 }
 
-/// Probes /proc/pressure/cpu with three triggers (each closed at once) and looks at
-/// the files. The probes are real triggers, so what they report is what arming does.
-pub fn observe() -> Observed {
-    let path = Path::new("/proc/pressure/cpu");
+/// Probes the system-wide cpu file with three triggers (each closed at once) and looks
+/// at the files. The probes are real triggers, so what they report is what arming does.
+pub fn observe(roots: &Roots) -> Observed {
+    let path = roots.system_pressure(Resource::Cpu);
     Observed {
         credentials: credentials(),
-        file: file_facts(path),
-        window_2s: probe(path, b"some 1 2000000\0"),
-        window_1s: probe(path, b"some 1 1000000\0"),
-        window_100ms: probe(path, b"some 1 100000\0"),
-        irq: Path::new("/proc/pressure/irq").exists(),
+        file: file_facts(&path),
+        window_2s: probe(&path, b"some 1 2000000\0"),
+        window_1s: probe(&path, b"some 1 1000000\0"),
+        window_100ms: probe(&path, b"some 1 100000\0"),
+        irq: roots.system_pressure(Resource::Irq).exists(),
     }
 }
 
@@ -338,7 +339,9 @@ fn errno_name(errno: i32) -> String {
 
 /// `--check`'s account of what this kernel allows this process: comment lines, one per
 /// rule observed, so the output stays a valid configuration file.
-pub fn describe(observed: &Observed) -> String {
+pub fn describe(observed: &Observed, roots: &Roots) -> String {
+    let cpu = roots.system_pressure(Resource::Cpu);
+    let cpu = cpu.display();
     let mut lines = Vec::new();
     let who = match observed.credentials {
         Some(c) => format!(
@@ -369,12 +372,12 @@ pub fn describe(observed: &Observed) -> String {
     let opened = !matches!(observed.window_2s, Answer::Refused(Operation::Open, _));
     match observed.window_2s {
         Answer::Refused(Operation::Open, libc::EACCES) => lines.push(format!(
-            "/proc/pressure/cpu is {mode}: only root or CAP_DAC_OVERRIDE may arm triggers"
+            "{cpu} is {mode}: only root or CAP_DAC_OVERRIDE may arm triggers"
         )),
         Answer::Refused(Operation::Open, libc::EPERM) => lines.push(format!(
-            "/proc/pressure/cpu is {mode}, but only CAP_SYS_RESOURCE may arm triggers"
+            "{cpu} is {mode}, but only CAP_SYS_RESOURCE may arm triggers"
         )),
-        _ => lines.push(format!("/proc/pressure/cpu is {mode}")),
+        _ => lines.push(format!("{cpu} is {mode}")),
     }
     lines.push(answer("a 2s window", observed.window_2s, ""));
     if opened {
@@ -401,7 +404,10 @@ pub fn describe(observed: &Observed) -> String {
     lines.push(if observed.irq {
         "irq pressure: reported".to_string()
     } else {
-        "irq pressure: not reported (no /proc/pressure/irq)".to_string()
+        format!(
+            "irq pressure: not reported (no {})",
+            roots.system_pressure(Resource::Irq).display()
+        )
     });
     lines.iter().map(|line| format!("# {line}\n")).collect()
 }
@@ -611,7 +617,7 @@ mod tests {
         ];
         for (case, operation, errno, text, credentials, file, exit, wanted, unwanted) in table {
             let spec = Spec::parse(text).unwrap();
-            let path = spec.path_in(Path::new("/sys/fs/cgroup"), None);
+            let path = Roots::host().system_pressure(spec.resource);
             let path = path.display().to_string();
             let got = explain(operation, errno, &spec, &path, &credentials, &file);
             assert_eq!(got.exit, exit, "{case}: {}", got.message);
@@ -687,7 +693,7 @@ mod tests {
             ),
         ];
         for (observed, lines) in cases {
-            let text = describe(&observed);
+            let text = describe(&observed, &Roots::host());
             assert!(text.lines().all(|l| l.starts_with("# ")), "{text}");
             for line in lines {
                 assert!(text.contains(line), "no {line:?} in\n{text}");

@@ -3,7 +3,6 @@
 //! against the kernel's rules before anything is armed.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 use syslog::Severity;
 
@@ -84,10 +83,11 @@ pub struct Spec {
     pub stall: Stall,
     pub threshold_us: u32,
     pub window_us: u32,
-    /// The cgroup v2 group, relative to the cgroup2 root (`/system.slice/x.service`), as
-    /// written: it may be a pattern (`/system.slice/*.service`), and `\` quotes the
-    /// character after it. `None` is system-wide (/proc/pressure).
-    pub cgroup: Option<String>,
+    /// The cgroup v2 group, relative to the cgroup2 root (`/system.slice/x.service`) once
+    /// the configuration is loaded: fixed, or a pattern (`/system.slice/*.service`).
+    /// `None` is system-wide (/proc/pressure). Boxed: most specs have none, and a spec
+    /// is kept twice per trigger spec (the configuration's and the set's).
+    pub cgroup: Option<Box<Pattern>>,
     /// The severity of this trigger's `pressure` and `ongoing` lines.
     pub severity: Level,
     /// Added to every line of this trigger as `name=`.
@@ -203,19 +203,12 @@ impl Spec {
                 "the threshold {threshold_us}us is longer than the window {window_us}us"
             )));
         }
-        let cgroup = match cgroup {
-            None => None,
-            Some(c) if c.starts_with('/') => {
-                Pattern::parse(c).map_err(|why| bad(format!("cgroup '{c}' {why}")))?;
-                Some(c.to_string())
-            }
-            Some(c) => {
-                return Err(bad(format!(
-                    "cgroup '{c}' must start with '/', as /proc/PID/cgroup names it \
-                     (e.g. /system.slice/postgresql.service)"
-                )));
-            }
-        };
+        let cgroup = cgroup
+            .map(|c| {
+                let pattern = Pattern::parse(c).map_err(|why| bad(format!("cgroup '{c}' {why}")));
+                pattern.map(Box::new)
+            })
+            .transpose()?;
         Ok(Spec {
             resource,
             stall,
@@ -237,15 +230,11 @@ impl Spec {
             && self.cgroup == other.cgroup
     }
 
-    /// The cgroup path as a pattern; `None` for a system-wide trigger.
-    pub fn pattern(&self) -> Option<Pattern> {
-        // Parse succeeded once, in `Spec::parse`, so it succeeds again.
-        self.cgroup.as_deref().and_then(|c| Pattern::parse(c).ok())
-    }
-
     /// Whether the cgroup holds wildcards: the trigger is armed on every group that matches.
     pub fn is_pattern(&self) -> bool {
-        self.pattern().is_some_and(|pattern| !pattern.is_fixed())
+        self.cgroup
+            .as_ref()
+            .is_some_and(|pattern| !pattern.is_fixed())
     }
 
     /// The string the kernel parses, with the trailing NUL it needs: /proc's psi_write
@@ -260,18 +249,6 @@ impl Spec {
             self.window_us
         )
         .into_bytes()
-    }
-
-    /// The pressure file of this trigger in `group` (relative to the cgroup2 root, `/`
-    /// for none): /proc/pressure/RESOURCE system-wide, else RESOURCE.pressure in the
-    /// group's directory under the cgroup2 mount.
-    pub fn path_in(&self, cgroup_mount: &Path, group: Option<&Path>) -> PathBuf {
-        match group {
-            None => PathBuf::from(format!("/proc/pressure/{}", self.resource.name())),
-            Some(dir) => cgroup_mount
-                .join(dir.strip_prefix("/").unwrap_or(dir))
-                .join(format!("{}.pressure", self.resource.name())),
-        }
     }
 }
 
@@ -423,7 +400,10 @@ mod tests {
                 .unwrap();
         assert_eq!(spec.severity, Level::Crit);
         assert_eq!(spec.name.as_deref(), Some("svc-mem"));
-        assert_eq!(spec.cgroup.as_deref(), Some("/system.slice/*.service"));
+        assert_eq!(
+            spec.cgroup.as_deref().map(Pattern::as_str),
+            Some("/system.slice/*.service")
+        );
         assert!(spec.is_pattern());
         assert_eq!(
             spec.to_string(),
@@ -442,7 +422,10 @@ mod tests {
         }
         // A space inside a cgroup path is part of the path, not an option.
         let spaced = Spec::parse("cpu:some:1ms:2s:/a b x=y c").unwrap();
-        assert_eq!(spaced.cgroup.as_deref(), Some("/a b x=y c"));
+        assert_eq!(
+            spaced.cgroup.as_deref().map(Pattern::as_str),
+            Some("/a b x=y c")
+        );
     }
 
     #[test]
@@ -558,14 +541,9 @@ mod tests {
     fn the_kernel_command_carries_its_nul() {
         let spec = Spec::parse("memory:some:150000:1000000").unwrap();
         assert_eq!(spec.kernel_command(), b"some 150000 1000000\0");
-        let mount = Path::new("/sys/fs/cgroup");
-        assert_eq!(
-            spec.path_in(mount, None),
-            Path::new("/proc/pressure/memory")
-        );
         let spec = Spec::parse("io:full:20%:2s:/system.slice/postgresql.service").unwrap();
         assert_eq!(
-            spec.cgroup.as_deref(),
+            spec.cgroup.as_deref().map(Pattern::as_str),
             Some("/system.slice/postgresql.service")
         );
         assert!(!spec.is_pattern());
@@ -573,11 +551,7 @@ mod tests {
             spec.to_string(),
             "io:full:400000:2000000:/system.slice/postgresql.service"
         );
-        assert_eq!(
-            spec.path_in(mount, Some(Path::new("/system.slice/postgresql.service"))),
-            Path::new("/sys/fs/cgroup/system.slice/postgresql.service/io.pressure")
-        );
         let colon = Spec::parse("cpu:some:1ms:2s:/a:b").unwrap();
-        assert_eq!(colon.cgroup.as_deref(), Some("/a:b"));
+        assert_eq!(colon.cgroup.as_deref().map(Pattern::as_str), Some("/a:b"));
     }
 }

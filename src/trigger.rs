@@ -1,34 +1,65 @@
-//! An armed trigger: one descriptor on one pressure file, the stall total at its last
-//! reading, and its episode; arming it, and reading it back on a notification.
+//! One trigger: its subject (spec and group), where it watches (its `Scope`), whether it
+//! is armed (its `State`), its last reading and its episode; arming it (`arm`: open and
+//! write) and reading it back on a notification.
 
 use std::ffi::CString;
-use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::episode::Episode;
+use crate::episode::{Action, Episode};
 use crate::error::{Error, Exit};
-use crate::pressure::{self, Reading, Resource, Stall};
-use crate::privilege;
+use crate::message::Event;
+use crate::pressure::{self, Reading, Stall};
+use crate::privilege::Operation;
+use crate::refusal::{self, Refusal};
 use crate::spec::Spec;
 use crate::sys;
 
-/// An armed trigger (or one waiting for its cgroup): the spec, the group it watches, the
-/// descriptor that keeps it alive, and the stall total at its previous reading (arming,
-/// then each notification).
-pub struct Trigger {
+/// What a trigger's lines are about: its spec and its group, relative to the cgroup2
+/// root as logged in `cgroup=` (`/` system-wide). Two counted references: events carry
+/// it without allocating.
+#[derive(Clone, Debug)]
+pub struct Subject {
     /// Shared by every group a pattern matches.
     pub spec: Rc<Spec>,
-    /// The group, relative to the cgroup2 root as logged in `cgroup=`; `/` system-wide.
-    pub cgroup: String,
+    pub group: Rc<str>,
+}
+
+/// Where a trigger watches, which decides what happens when its descriptor fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `/proc/pressure/*`: the file does not come and go; a failed descriptor is armed
+    /// again at once, or the trigger is lost.
+    SystemWide,
+    /// The one group a fixed cgroup names: awaited while it does not exist, armed again
+    /// when it comes back.
+    Fixed,
     /// One of the groups a pattern matches: it comes and goes with its group.
-    pub instance: bool,
+    Instance,
+}
+
+/// Whether a trigger is armed.
+#[derive(Debug)]
+pub enum State {
+    /// The descriptor that keeps the kernel's trigger alive, and the stall total at its
+    /// previous reading (arming, then each notification).
+    Armed { fd: OwnedFd, previous_total_us: u64 },
+    /// Its fixed group does not exist (not yet, or no longer): armed when it appears.
+    Waiting,
+    /// The kernel reported an error and arming again failed: only a reload arms it (an
+    /// instance in this state is taken out of its set at once).
+    Lost,
+}
+
+/// A trigger on one pressure file, armed or not.
+pub struct Trigger {
+    pub spec: Rc<Spec>,
+    pub group: Rc<str>,
+    pub scope: Scope,
     /// The pressure file, resolved once.
     pub path: PathBuf,
-    /// `None` while the cgroup is gone (lost) or not there yet (waiting).
-    pub fd: Option<OwnedFd>,
-    pub previous_total_us: u64,
+    pub state: State,
     /// The last reading, for status lines and reminders without another read.
     pub last_reading: Reading,
     pub episode: Episode,
@@ -44,38 +75,40 @@ pub enum Notification {
     Unreadable { reason: String },
 }
 
-/// Why a trigger could not be armed: the error for the operator, and the errno behind
-/// it, by which the caller tells a group that vanished, or descriptors running out,
-/// from a refusal.
-#[derive(Debug)]
-pub struct Refusal {
-    pub errno: Option<i32>,
-    pub error: Error,
-}
-
 /// Room for both lines of a pressure file (about 110 bytes) with plenty to spare.
 const READ_BUFFER: usize = 256;
 
 impl Trigger {
-    /// A trigger not armed yet; `rearm` arms it.
-    pub fn waiting(spec: Rc<Spec>, cgroup: String, path: PathBuf) -> Trigger {
+    /// A trigger on `path` that is not armed (`state`: waiting or lost); `rearm` arms it.
+    pub fn unarmed(subject: Subject, scope: Scope, path: PathBuf, state: State) -> Trigger {
         Trigger {
-            spec,
-            cgroup,
-            instance: false,
+            spec: subject.spec,
+            group: subject.group,
+            scope,
             path,
-            fd: None,
-            previous_total_us: 0,
+            state,
             last_reading: Reading::default(),
             episode: Episode::Idle,
         }
     }
 
-    /// Arms `spec` on `path` and takes the first reading.
-    pub fn arm(spec: Rc<Spec>, cgroup: String, path: PathBuf) -> Result<Trigger, Refusal> {
-        let mut trigger = Trigger::waiting(spec, cgroup, path);
-        trigger.rearm()?;
-        Ok(trigger)
+    pub fn subject(&self) -> Subject {
+        Subject {
+            spec: Rc::clone(&self.spec),
+            group: Rc::clone(&self.group),
+        }
+    }
+
+    pub fn is_armed(&self) -> bool {
+        matches!(self.state, State::Armed { .. })
+    }
+
+    /// The descriptor to poll, or -1 (which poll skips) while it has none.
+    pub fn raw_fd(&self) -> i32 {
+        match &self.state {
+            State::Armed { fd, .. } => fd.as_raw_fd(),
+            State::Waiting | State::Lost => -1,
+        }
     }
 
     /// Arms (again) and takes the first reading, which later notifications are
@@ -93,22 +126,40 @@ impl Trigger {
                 ),
             ),
         })?;
-        self.previous_total_us = reading.total_us;
         self.last_reading = reading;
-        self.fd = Some(fd);
+        self.state = State::Armed {
+            fd,
+            previous_total_us: reading.total_us,
+        };
         Ok(())
+    }
+
+    /// Closes the descriptor: the trigger waits for its group if it has a fixed one,
+    /// else it is lost (an instance is then removed by its set).
+    pub fn disarm(&mut self) {
+        self.state = match self.scope {
+            Scope::Fixed => State::Waiting,
+            Scope::SystemWide | Scope::Instance => State::Lost,
+        };
     }
 
     /// Reads the pressure file now (for status lines).
     pub fn refresh(&mut self) -> Option<Reading> {
-        let reading = read(self.fd.as_ref()?.as_fd(), self.spec.stall).ok()?;
+        let State::Armed { fd, .. } = &self.state else {
+            return None;
+        };
+        let reading = read(fd.as_fd(), self.spec.stall).ok()?;
         self.last_reading = reading;
         Some(reading)
     }
 
     /// Reads the stats after a POLLPRI and decides whether it was a real crossing.
     pub fn notification(&mut self) -> Notification {
-        let Some(fd) = &self.fd else {
+        let State::Armed {
+            fd,
+            previous_total_us,
+        } = &mut self.state
+        else {
             return Notification::Unreadable {
                 reason: "not armed".into(),
             };
@@ -116,7 +167,7 @@ impl Trigger {
         match read(fd.as_fd(), self.spec.stall) {
             Ok(reading) => {
                 self.last_reading = reading;
-                let previous = std::mem::replace(&mut self.previous_total_us, reading.total_us);
+                let previous = std::mem::replace(previous_total_us, reading.total_us);
                 if pressure::is_real_crossing(previous, reading.total_us, self.spec.threshold_us) {
                     Notification::Crossing {
                         reading,
@@ -129,11 +180,43 @@ impl Trigger {
             Err(reason) => Notification::Unreadable { reason },
         }
     }
+
+    /// What the log says of what its episode decided.
+    pub fn said(&self, action: Action) -> Event {
+        let subject = self.subject();
+        match action {
+            Action::Pressure => Event::Pressure {
+                subject,
+                reading: self.last_reading,
+                stall_us: 0,
+            },
+            Action::Ongoing {
+                duration_us,
+                crossings,
+            } => Event::Ongoing {
+                subject,
+                reading: self.last_reading,
+                duration_us,
+                crossings,
+            },
+            Action::Recovered {
+                duration_us,
+                crossings,
+                peak_avg10,
+            } => Event::Recovered {
+                subject,
+                duration_us,
+                crossings,
+                peak_avg10,
+            },
+        }
+    }
 }
 
-/// Opens the spec's pressure file and writes the trigger. The trigger lives as long as
-/// the returned descriptor.
-fn arm(spec: &Spec, path: &std::path::Path) -> Result<OwnedFd, Refusal> {
+/// Opens the spec's pressure file and writes the trigger: the whole of arming, in one
+/// place. The trigger lives as long as the returned descriptor; refusal.rs says why
+/// the kernel refused.
+fn arm(spec: &Spec, path: &Path) -> Result<OwnedFd, Refusal> {
     let path = path.display().to_string();
     let command = spec.kernel_command();
     let shown = String::from_utf8_lossy(&command[..command.len() - 1]).into_owned();
@@ -145,7 +228,7 @@ fn arm(spec: &Spec, path: &std::path::Path) -> Result<OwnedFd, Refusal> {
         ),
     })?;
     let fd = sys::open(&c_path, libc::O_RDWR | libc::O_NONBLOCK)
-        .map_err(|e| arm_error(spec, &shown, &path, "open", e))?;
+        .map_err(|e| refusal::arm_error(spec, &shown, &path, Operation::Open, e))?;
     match sys::write(fd.as_fd(), &command) {
         Ok(n) if n == command.len() => Ok(fd),
         Ok(n) => Err(Refusal {
@@ -158,77 +241,8 @@ fn arm(spec: &Spec, path: &std::path::Path) -> Result<OwnedFd, Refusal> {
                 ),
             ),
         }),
-        Err(e) => Err(arm_error(spec, &shown, &path, "write", e)),
+        Err(e) => Err(refusal::arm_error(spec, &shown, &path, Operation::Write, e)),
     }
-}
-
-/// Maps an open/write failure to the exit code and the advice an operator needs.
-fn arm_error(spec: &Spec, shown: &str, path: &str, operation: &str, error: io::Error) -> Refusal {
-    let prefix =
-        format!("cannot arm '{shown}' on {path} for trigger '{spec}' ({operation}): {error}");
-    let errno = error.raw_os_error();
-    let error = match errno.unwrap_or(0) {
-        libc::EROFS if spec.cgroup.is_some() => Error::new(
-            Exit::NoPermission,
-            format!(
-                "{prefix}; the cgroup filesystem is read-only here (systemd \
-                 ProtectControlGroups=yes does that): set ProtectControlGroups=no for cgroup \
-                 triggers"
-            ),
-        ),
-        libc::ENOENT | libc::ENODEV | libc::ENOTDIR if spec.cgroup.is_some() => Error::new(
-            Exit::Unavailable,
-            format!(
-                "{prefix}; the cgroup does not exist (or has no {} pressure file): start the \
-                 service first, check the name in /proc/PID/cgroup, or use --wait-for-cgroups \
-                 to arm the trigger when the cgroup appears",
-                spec.resource.name()
-            ),
-        ),
-        libc::ENOENT if spec.resource == Resource::Irq => Error::new(
-            Exit::Unavailable,
-            format!(
-                "{prefix}; this kernel reports no irq pressure (it needs \
-                 CONFIG_IRQ_TIME_ACCOUNTING and Linux 6.1 or later): drop the irq trigger"
-            ),
-        ),
-        libc::ENOENT => Error::new(
-            Exit::Unavailable,
-            format!(
-                "{prefix}; PSI is not available: the kernel needs CONFIG_PSI=y, and with \
-                 CONFIG_PSI_DEFAULT_DISABLED=y it must be booted with psi=1"
-            ),
-        ),
-        libc::EOPNOTSUPP => Error::new(
-            Exit::Unavailable,
-            format!("{prefix}; PSI is disabled on this kernel: boot it with psi=1"),
-        ),
-        libc::EMFILE | libc::ENFILE => {
-            let limit = match sys::descriptor_limit() {
-                Ok((soft, hard)) => format!(" (RLIMIT_NOFILE: soft {soft}, hard {hard})"),
-                Err(_) => String::new(),
-            };
-            Error::new(
-                Exit::OsError,
-                format!(
-                    "{prefix}; every trigger takes a descriptor and the limit{limit} is \
-                     reached: raise it (systemd LimitNOFILE=, ulimit -n) or arm fewer triggers"
-                ),
-            )
-        }
-        // Which rule refused is told from the answer, the file and our credentials.
-        libc::EACCES | libc::EPERM | libc::EINVAL => {
-            let operation = match operation {
-                "open" => privilege::Operation::Open,
-                _ => privilege::Operation::Write,
-            };
-            let errno = errno.unwrap_or(0);
-            let why = privilege::explain_refusal(operation, errno, spec, Path::new(path));
-            Error::new(why.exit, format!("{prefix}; {}", why.message))
-        }
-        _ => Error::new(Exit::OsError, prefix),
-    };
-    Refusal { errno, error }
 }
 
 /// One pread of the pressure file through the trigger's descriptor, into a stack buffer.

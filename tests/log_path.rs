@@ -312,7 +312,7 @@ fn syslog_ng_on_a_stream_socket_gets_the_same_lines() {
 }
 
 /// The kernel refuses a newline in a cgroup name (cgroup_mkdir: EINVAL), so the hostile
-/// name here carries quotes, `=`, a tab and an escape sequence; message.rs's unit tests
+/// name here carries quotes, `=`, a tab and an escape sequence; logfmt.rs's unit tests
 /// cover the newline.
 #[test]
 fn a_hostile_cgroup_name_stays_inside_one_line() {

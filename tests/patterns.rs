@@ -31,7 +31,7 @@ impl Tree {
     fn new(label: &str) -> Tree {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         // Short, so that `cgroup=` shows the whole name even where a line leaves it the
-        // least room (35 bytes, message.rs).
+        // least room (35 bytes, logfmt.rs).
         let name = format!(
             "/psi-{label}{}-{}",
             COUNTER.fetch_add(1, Ordering::SeqCst),

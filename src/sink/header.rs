@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use syslog::{Facility, LogFormat, Severity};
 
-use crate::journal;
+use super::journal;
 use crate::sys;
 
 /// RFC 3164's limit for a whole message.
@@ -35,16 +35,6 @@ pub struct Entry<'a> {
 }
 
 impl Header {
-    /// Writes the header, stamped now, and `body` into `datagram`; returns the length.
-    pub fn compose(&self, severity: Severity, body: &str, datagram: &mut [u8]) -> usize {
-        let entry = Entry {
-            seconds: sys::wall_clock_seconds(),
-            body,
-            dropped: 0,
-        };
-        self.compose_entry(severity, &entry, datagram)
-    }
-
     /// Writes the header, stamped with the entry's own time, the body and ` dropped=N`
     /// when lines were lost before it.
     pub fn compose_entry(
@@ -69,17 +59,6 @@ impl Header {
             let _ = write!(cursor, " dropped={}", entry.dropped);
         }
         cursor.position() as usize
-    }
-}
-
-impl LogFormat<&str> for Header {
-    fn format<W: Write>(&self, w: &mut W, severity: Severity, body: &str) -> syslog::Result<()> {
-        let mut datagram = [0u8; DATAGRAM_CAPACITY];
-        let len = self.compose(severity, body, &mut datagram);
-        // One write: LoggerBackend sends each write as one datagram.
-        w.write(&datagram[..len])
-            .map(|_| ())
-            .map_err(syslog::Error::Write)
     }
 }
 
@@ -122,14 +101,8 @@ impl LogFormat<&Entry<'_>> for Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{self, CGROUP_VALUE_MIN, CUT_MARK, LINE_BUDGET};
-    use crate::pressure::{Hundredths, Reading};
-    use crate::spec::Spec;
-    use crate::trigger::Trigger;
-    use std::path::PathBuf;
-    use std::rc::Rc;
 
-    pub fn header() -> Header {
+    fn header() -> Header {
         Header {
             facility: Facility::LOG_DAEMON,
             ident: "psi-syslogd".into(),
@@ -139,8 +112,13 @@ mod tests {
 
     #[test]
     fn header_carries_priority_local_time_ident_and_pid() {
+        let entry = Entry {
+            seconds: sys::wall_clock_seconds(),
+            body: "event=x",
+            dropped: 0,
+        };
         let mut datagram = [0u8; DATAGRAM_CAPACITY];
-        let len = header().compose(Severity::LOG_WARNING, "event=x", &mut datagram);
+        let len = header().compose_entry(Severity::LOG_WARNING, &entry, &mut datagram);
         let text = std::str::from_utf8(&datagram[..len]).unwrap();
         // daemon (3) * 8 + warning (4) = 28
         assert!(text.starts_with("<28>"), "{text}");
@@ -149,60 +127,6 @@ mod tests {
         let stamp = &text[4..19];
         assert!(MONTHS.contains(&&stamp[..3]), "{text}");
         assert_eq!(&stamp[9..10], ":", "{text}");
-    }
-
-    /// The budget: an ordinary trigger line, header and all, within 240 bytes (BusyBox
-    /// syslogd reads 256). Measured with the largest values the kernel allows (10 s
-    /// thresholds and windows, 100% averages), a day-long episode with 99999 crossings,
-    /// Linux's largest pid (4194304), the default ident and the longest cgroup value.
-    /// A trigger's `name=` comes on top (`spec::NAME_MAX` and 6 bytes at most).
-    #[test]
-    fn the_longest_ordinary_trigger_lines_fit_in_240_bytes() {
-        let header = Header {
-            pid: 4_194_304,
-            ..header()
-        };
-        let spec = Rc::new(Spec::parse("memory:some:10000000:10000000").unwrap());
-        let mut trigger =
-            Trigger::waiting(spec, "/very-long-name.slice".repeat(10), PathBuf::new());
-        let full = Reading {
-            avg10: Hundredths(10_000),
-            avg60: Hundredths(10_000),
-            avg300: Hundredths(10_000),
-            total_us: u64::MAX,
-        };
-        trigger.last_reading = full;
-        let day_us = 86_400_000_000;
-        let lines = [
-            message::pressure(&trigger, &full, 10_000_000),
-            message::ongoing(&trigger, day_us, 99_999),
-            message::recovered(&trigger, day_us, 99_999, Hundredths(10_000)),
-            message::lost(&trigger, "the kernel reported an error on the trigger"),
-            message::trigger_event("rearmed", &trigger),
-            message::trigger_event("removed", &trigger),
-        ];
-        for line in &lines {
-            let entry = Entry {
-                seconds: 0,
-                body: line.as_str(),
-                dropped: 0,
-            };
-            let mut datagram = [0u8; DATAGRAM_CAPACITY];
-            let len = header.compose_entry(Severity::LOG_WARNING, &entry, &mut datagram);
-            let text = std::str::from_utf8(&datagram[..len]).unwrap();
-            eprintln!("{len} bytes: {text}");
-            assert!(len <= LINE_BUDGET, "{len} bytes: {text}");
-            let cgroup = text.rsplit_once(" cgroup=").unwrap().1;
-            // The longest line leaves the cgroup its least room; shorter ones, more.
-            if line.as_str().starts_with("event=ongoing ") {
-                assert_eq!(cgroup.len(), CGROUP_VALUE_MIN, "{text}");
-            }
-            assert!(cgroup.len() >= CGROUP_VALUE_MIN, "{text}");
-            assert!(
-                cgroup.starts_with(CUT_MARK) && cgroup.ends_with("name.slice"),
-                "{text}"
-            );
-        }
     }
 
     #[test]

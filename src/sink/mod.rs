@@ -1,13 +1,15 @@
 //! Where event lines go: a syslog socket (RFC 3164 through the `syslog` crate), journald's
-//! native socket, or stderr. One file per concern: `header` (the wire format), `queue`
-//! (what waits during an outage), `socket` (connection, reconnection, back-off),
-//! `stderr` (stderr, with the journal's priority prefix under systemd).
+//! native socket, or stderr. One file per concern: `header` (the wire formats around a
+//! line), `journal` (journald's native protocol), `queue` (what waits during an outage),
+//! `socket` (connection, reconnection, back-off), `stderr` (stderr, with the journal's
+//! priority prefix under systemd).
 //!
 //! A send that cannot go now (receiver gone, its buffer full) queues the line; the queue
 //! is retried on a back-off deadline that the event loop turns into its poll timeout,
 //! and only while it holds something: a healthy, idle log path makes no system call.
 
 mod header;
+pub mod journal;
 mod queue;
 mod socket;
 mod stderr;
@@ -21,8 +23,7 @@ pub use queue::QUEUE_LINES;
 pub use socket::DEFAULT_SOCKETS;
 pub use stderr::is_journal_stream;
 
-use crate::journal;
-use crate::message::Line;
+use crate::logfmt::Line;
 use crate::sys;
 use socket::Socket;
 
@@ -163,11 +164,6 @@ mod tests {
         }
     }
 
-    /// The budget: an ordinary trigger line, header and all, within 240 bytes
-    /// (BusyBox syslogd reads 256). Measured with the largest values the kernel allows
-    /// (10 s thresholds and windows, 100% averages), a day-long episode with 99999
-    /// crossings, Linux's largest pid (4194304), the default ident and the longest
-    /// cgroup value.
     /// A stream receiver that stops reading: sends stop at EAGAIN with part of a frame
     /// in the writer; once it reads again every frame arrives whole, once, in order.
     #[test]

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use syslog::Severity;
 
 use super::header::Entry;
-use crate::message::LINE_CAPACITY;
+use crate::logfmt::LINE_CAPACITY;
 
 /// Lines kept while the receiver is away. At one line per trigger per 2 s window (the
 /// worst case without episodes) and the three default triggers, 128 lines span 85 s of

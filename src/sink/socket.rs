@@ -10,9 +10,9 @@ use std::path::Path;
 use syslog::{LogFormat, Logger, LoggerBackend, Severity};
 
 use super::header::{Entry, Protocol};
+use super::journal;
 use super::queue::Queue;
 use super::stderr;
-use crate::journal;
 use crate::sys;
 
 /// The sockets the `syslog` crate tries when none is named, in its order.

@@ -3,9 +3,9 @@
 //! - the cgroup2 mount from /proc/self/mountinfo: any text, never a panic; and a mount
 //!   point escaped as the kernel escapes it (space, tab, newline and backslash as \ooo,
 //!   show_mountinfo's seq_path) reads back to itself;
-//! - a group's name relative to the cgroup2 root (`relative_name`): what comes out
-//!   begins with `/`, has no `.`, `..`, empty part or NUL, and is the input less the
-//!   mount;
+//! - a group's name relative to the cgroup2 root (`Pattern::relative_to`): what comes
+//!   out begins with `/`, has no `.`, `..` or NUL, parses to itself, and is the input
+//!   less the mount;
 //! - inotify events: any bytes, never a panic, even asked again after the end; and events
 //!   laid out as the kernel does read back in order;
 //! - a group's name in a line (`cgroup=`): any text, within its budget, its end kept
@@ -15,8 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use psi_syslogd::cgroup::{cgroup2_mount, inotify_events, relative_name};
-use psi_syslogd::message::Line;
+use psi_syslogd::cgroup::{cgroup2_mount, inotify_events};
+use psi_syslogd::logfmt::Line;
+use psi_syslogd::pattern::Pattern;
 use psi_syslogd_fuzz::lines::{Want, check_line};
 
 /// The kernel's mangling of a path in mountinfo.
@@ -57,8 +58,16 @@ fuzz_target!(|data: &[u8]| {
                 _ => (text.as_str(), "/sys/fs/cgroup"),
             };
             let mount = Path::new(mount);
-            match relative_name(given, mount) {
-                Ok(Some(name)) => {
+            let pattern = match Pattern::parse(given) {
+                Ok(pattern) => pattern,
+                Err(why) => {
+                    assert!(!why.is_empty());
+                    return;
+                }
+            };
+            match pattern.relative_to(mount) {
+                Some(relative) => {
+                    let name = relative.as_str();
                     assert!(name.starts_with('/'), "{given:?} -> {name:?}");
                     assert!(!name.contains('\0'), "{given:?} -> {name:?}");
                     assert!(
@@ -66,25 +75,30 @@ fuzz_target!(|data: &[u8]| {
                         "{given:?} -> {name:?}"
                     );
                     assert!(!name.ends_with('/'), "{given:?} -> {name:?}");
+                    // What is left is a pattern of its own: parsed again, the same.
+                    assert_eq!(
+                        Pattern::parse(name).as_ref(),
+                        Ok(&relative),
+                        "{given:?} -> {name:?}"
+                    );
                     // The group's directory is what was given, under the mount or not.
                     let named = if Path::new(given).starts_with(mount) {
                         mount.join(&name[1..])
                     } else {
-                        PathBuf::from(&name)
+                        PathBuf::from(name)
                     };
                     assert!(
                         named.components().eq(Path::new(given).components()),
                         "{given:?} -> {name:?} is {named:?}"
                     );
                 }
-                Ok(None) => assert!(
+                None => assert!(
                     Path::new(given)
                         .components()
                         .eq(Path::new("/").components())
                         || Path::new(given).components().eq(mount.components()),
                     "{given:?} is not the root"
                 ),
-                Err(why) => assert!(!why.is_empty()),
             }
         }
         2 => {

@@ -11,6 +11,7 @@ use std::os::unix::ffi::OsStringExt;
 use libfuzzer_sys::fuzz_target;
 use psi_syslogd::config::{self, Command};
 use psi_syslogd::error::Exit;
+use psi_syslogd::roots::Roots;
 use psi_syslogd_fuzz::config::check_render_reads_back;
 
 fuzz_target!(|data: &[u8]| {
@@ -33,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     if source.file.is_some() {
         return;
     }
-    match config::load(&source) {
+    match config::load(&source, &Roots::host()) {
         Ok(config) => check_render_reads_back(&config),
         Err(error) => assert!(
             matches!(error.exit, Exit::Usage | Exit::Unavailable),

@@ -15,7 +15,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use psi_syslogd::journal::{self, ENTRY_CAPACITY, Origin};
+use psi_syslogd::sink::journal::{self, ENTRY_CAPACITY, Origin};
 use psi_syslogd::sink::{DATAGRAM_CAPACITY, Entry, Header};
 use psi_syslogd::spec::Level;
 use psi_syslogd::sys;

@@ -6,6 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use psi_syslogd::error::Exit;
+use psi_syslogd::pattern::Pattern;
 use psi_syslogd::pressure::{Resource, Stall};
 use psi_syslogd::spec::{NAME_MAX, Spec, WINDOW_MAX_US};
 
@@ -35,12 +36,16 @@ fuzz_target!(|data: &[u8]| {
     );
     assert!(!(spec.resource == Resource::Irq && spec.stall == Stall::Some));
     if let Some(cgroup) = &spec.cgroup {
-        assert!(cgroup.starts_with('/'), "{spec:?}");
-        // Spec::pattern relies on a parsed spec's cgroup parsing again.
-        assert!(spec.pattern().is_some(), "{spec:?}");
-        let _ = spec.is_pattern();
+        assert!(cgroup.as_str().starts_with('/'), "{spec:?}");
+        // The cgroup as written parses again to the same pattern.
+        assert_eq!(
+            Pattern::parse(cgroup.as_str()).as_ref(),
+            Ok(&**cgroup),
+            "{spec:?}"
+        );
+        assert_eq!(spec.is_pattern(), !cgroup.is_fixed(), "{spec:?}");
     } else {
-        assert!(spec.pattern().is_none());
+        assert!(!spec.is_pattern());
     }
     if let Some(name) = &spec.name {
         assert!(!name.is_empty() && name.len() <= NAME_MAX, "{spec:?}");

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use psi_syslogd::config::{self, Command, Config};
 use psi_syslogd::error::{Error, Exit};
+use psi_syslogd::roots::Roots;
 
 /// A file of this process's own, for the text under test.
 pub fn scratch_file(name: &str) -> PathBuf {
@@ -26,7 +27,7 @@ pub fn load_text(name: &str, text: &str) -> Result<Config, Error> {
         Ok(_) => panic!("-c FILE is not a run"),
         Err(error) => panic!("-c FILE refused: {}", error.message),
     };
-    config::load(&source)
+    config::load(&source, &Roots::host())
 }
 
 /// A file's errors are the file's: 78 with FILE:LINE (or FILE: for a conflict between

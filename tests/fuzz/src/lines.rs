@@ -1,21 +1,22 @@
 //! Lines built by message.rs's own constructors from fuzzed inputs, the pairs each must
 //! carry (README.md's key contract), and the check that a line carries them.
 
-use std::path::PathBuf;
 use std::rc::Rc;
 
 use arbitrary::Arbitrary;
-use psi_syslogd::message::{self, CUT_MARK, LINE_CAPACITY, Line};
+use psi_syslogd::logfmt::{self as daemon_logfmt, CUT_MARK, LINE_CAPACITY, Line};
+use psi_syslogd::message;
+use psi_syslogd::pattern::Pattern;
 use psi_syslogd::pressure::{Hundredths, Reading, Resource, Stall};
 use psi_syslogd::spec::{Level, NAME_MAX, Spec};
-use psi_syslogd::trigger::Trigger;
+use psi_syslogd::trigger::Subject;
 
 use crate::is_line_breaking;
 use crate::logfmt::{self, Pair};
 
-/// What ends a line that did not fit (message.rs's TRUNCATION_MARK).
+/// What ends a line that did not fit (the daemon's logfmt.rs's TRUNCATION_MARK).
 pub const TRUNCATION_MARK: &str = " truncated=1";
-/// The longest content before the mark: message.rs keeps one byte for a closing quote.
+/// The longest content before the mark: logfmt.rs keeps one byte for a closing quote.
 pub const CONTENT_MAX: usize = LINE_CAPACITY - TRUNCATION_MARK.len() - 1;
 
 /// What a pair of the line must hold.
@@ -24,7 +25,7 @@ pub enum Want {
     /// Exactly this value.
     Exact(String),
     /// The cgroup path: itself if its logfmt form fits in the room the line leaves it
-    /// (message::cgroup_budget of what comes before), else CUT_MARK and the longest end
+    /// (logfmt::cgroup_budget of what comes before), else CUT_MARK and the longest end
     /// of it that fits.
     Cgroup(String),
 }
@@ -37,7 +38,8 @@ fn exact(key: &str, value: impl ToString) -> (String, Want) {
 
 /// A trigger spec as message.rs sees it. Numbers are whatever the fuzzer gives (the
 /// writer must not care); the name obeys spec.rs's rule, as every name that reaches a
-/// line does (Spec::parse checks it); the cgroup is any text.
+/// line does (Spec::parse checks it); the cgroup is any text that parses as one (a `/`
+/// and anything without a NUL, a `.` or `..` part or a lone `\` at its end).
 #[derive(Arbitrary, Debug)]
 pub struct SpecInput {
     resource: u8,
@@ -69,7 +71,11 @@ impl SpecInput {
             stall: if self.stall { Stall::Full } else { Stall::Some },
             threshold_us: self.threshold_us,
             window_us: self.window_us,
-            cgroup: self.cgroup.clone(),
+            cgroup: self
+                .cgroup
+                .as_ref()
+                .and_then(|text| Pattern::parse(&format!("/{text}")).ok())
+                .map(Box::new),
             severity: Level::ALL[usize::from(self.severity) % Level::ALL.len()],
             name,
         }
@@ -100,18 +106,17 @@ pub struct TriggerInput {
     spec: SpecInput,
     /// The group as logged: any text (a hostile cgroup name, a path from the config).
     cgroup: String,
+    /// The last reading taken, which `ongoing` carries.
     last_reading: ReadingInput,
 }
 
 impl TriggerInput {
-    fn trigger(&self) -> Trigger {
-        let mut trigger = Trigger::waiting(
-            Rc::new(self.spec.spec()),
-            self.cgroup.clone(),
-            PathBuf::new(),
-        );
-        trigger.last_reading = self.last_reading.reading();
-        trigger
+    /// What the trigger's lines are about: its spec and its group.
+    fn trigger(&self) -> Subject {
+        Subject {
+            spec: Rc::new(self.spec.spec()),
+            group: self.cgroup.as_str().into(),
+        }
     }
 }
 
@@ -287,12 +292,12 @@ fn averages(reading: &Reading) -> Expected {
     ]
 }
 
-fn origin(trigger: &Trigger) -> Expected {
+fn origin(trigger: &Subject) -> Expected {
     let mut pairs = Vec::new();
     if let Some(name) = &trigger.spec.name {
         pairs.push(exact("name", name));
     }
-    pairs.push(("cgroup".into(), Want::Cgroup(trigger.cgroup.clone())));
+    pairs.push(("cgroup".into(), Want::Cgroup(trigger.group.to_string())));
     pairs
 }
 
@@ -386,14 +391,14 @@ impl LineInput {
                 duration_us,
                 crossings,
             } => {
-                let trigger = trigger.trigger();
+                let (last_reading, trigger) = (trigger.last_reading.reading(), trigger.trigger());
                 want = vec![exact("event", "ongoing")];
                 want.extend(trigger_pairs(&trigger.spec));
-                want.extend(averages(&trigger.last_reading));
+                want.extend(averages(&last_reading));
                 want.push(exact("duration_s", seconds(*duration_us)));
                 want.push(exact("crossings", crossings));
                 want.extend(origin(&trigger));
-                message::ongoing(&trigger, *duration_us, *crossings)
+                message::ongoing(&trigger, &last_reading, *duration_us, *crossings)
             }
             LineInput::Recovered {
                 trigger,
@@ -564,7 +569,7 @@ fn is_partial(pair: &Pair, key: &str, want: &Want) -> bool {
         }
 }
 
-/// The room message.rs gives each pair's value if it is a cgroup path (what the budget
+/// The room logfmt.rs gives each pair's value if it is a cgroup path (what the budget
 /// leaves after the pairs before it), and the bytes each pair takes with its separator,
 /// had nothing been cut: exact, pair by pair, for a cut cgroup takes what its end needs.
 fn layout(want: &Expected) -> Vec<(usize, usize)> {
@@ -572,7 +577,7 @@ fn layout(want: &Expected) -> Vec<(usize, usize)> {
     want.iter()
         .enumerate()
         .map(|(index, (key, value))| {
-            let budget = message::cgroup_budget(body);
+            let budget = daemon_logfmt::cgroup_budget(body);
             let written = match value {
                 // message.rs writes its own values bare; `text` quotes the rest.
                 Want::Exact(v) => logfmt::written_len(v),

@@ -1,9 +1,10 @@
-//! A strict reader of the lines message.rs writes: `key=value` pairs separated by one
-//! space; a value is bare (printable ASCII without space, `=`, `"` or `\`) or quoted,
-//! with exactly the escapes message.rs uses (`\"`, `\\`, `\n`, `\r`, `\t`, and `\uXXXX`
-//! in lowercase hex for every other control character and U+2028/U+2029). Anything else
-//! is an error: a raw control character, an unknown escape, an unclosed quote, a
-//! doubled space. A key without `=` (what a cut can leave) reads as a value of `None`.
+//! A strict reader of the lines the daemon writes (its logfmt.rs): `key=value` pairs
+//! separated by one space; a value is bare (printable ASCII without space, `=`, `"` or
+//! `\`) or quoted, with exactly the escapes its encoder uses (`\"`, `\\`, `\n`, `\r`,
+//! `\t`, and `\uXXXX` in lowercase hex for every other control character and
+//! U+2028/U+2029). Anything else is an error: a raw control character, an unknown
+//! escape, an unclosed quote, a doubled space. A key without `=` (what a cut can leave)
+//! reads as a value of `None`.
 
 use crate::is_line_breaking;
 
@@ -116,7 +117,7 @@ fn read_quoted(text: &str) -> Result<(String, &str), String> {
     Err(format!("an unclosed quote: {text:?}"))
 }
 
-/// How many bytes `value` takes as a logfmt value, by the rule message.rs documents:
+/// How many bytes `value` takes as a logfmt value, by the rule the daemon's logfmt.rs documents:
 /// quoted when empty or holding a byte <= space, `=`, `"`, `\`, DEL or non-ASCII.
 pub fn written_len(value: &str) -> usize {
     if needs_quotes(value) {
@@ -146,7 +147,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_what_message_rs_writes_and_nothing_else() {
+    fn reads_what_the_daemon_writes_and_nothing_else() {
         let pairs = read("event=x a=1 b=\"two words\" c=\"\\u001b\\n\" d").unwrap();
         let values: Vec<_> = pairs.iter().map(|p| p.value.clone()).collect();
         assert_eq!(

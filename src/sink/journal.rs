@@ -1,7 +1,7 @@
 //! journald's native protocol: one datagram of `KEY=VALUE` lines per event, so that
 //! `journalctl PSI_RESOURCE=memory` finds events without parsing text.
 //!
-//! The fields are the event's logfmt line read back: `key=value` becomes `PSI_KEY=value`
+//! The fields are the event's logfmt line read back (logfmt.rs decodes it): `key=value` becomes `PSI_KEY=value`
 //! with the escapes undone. A value holding a newline (a hostile cgroup name) goes in the
 //! protocol's length-prefixed form, so it can never start a field of its own.
 //! systemd.io/JOURNAL_NATIVE_PROTOCOL describes the format.
@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use syslog::Severity;
 
-use crate::message::LINE_CAPACITY;
+use crate::logfmt::{LINE_CAPACITY, pairs, unescape};
 
 /// Where journald listens for native messages.
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
@@ -144,85 +144,10 @@ fn is_field_key(key: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// The `key=value` pairs of a logfmt line, values still escaped and without quotes.
-pub fn pairs(line: &str) -> impl Iterator<Item = (&str, &str)> {
-    let mut rest = line;
-    std::iter::from_fn(move || {
-        rest = rest.trim_start_matches(' ');
-        if rest.is_empty() {
-            return None;
-        }
-        let key_end = rest.find(['=', ' ']).unwrap_or(rest.len());
-        let key = &rest[..key_end];
-        rest = &rest[key_end..];
-        let Some(after) = rest.strip_prefix('=') else {
-            return Some((key, ""));
-        };
-        if let Some(quoted) = after.strip_prefix('"') {
-            let bytes = quoted.as_bytes();
-            let mut end = 0;
-            while end < bytes.len() && bytes[end] != b'"' {
-                end += if bytes[end] == b'\\' { 2 } else { 1 };
-            }
-            let end = end.min(bytes.len());
-            rest = quoted.get(end + 1..).unwrap_or("");
-            Some((key, quoted.get(..end).unwrap_or(quoted)))
-        } else {
-            let end = after.find(' ').unwrap_or(after.len());
-            rest = &after[end..];
-            Some((key, &after[..end]))
-        }
-    })
-}
-
-/// Undoes message.rs's escapes (`\"`, `\\`, `\n`, `\r`, `\t`, `\uXXXX`) into `out`;
-/// returns the length. `out` as long as `escaped` is always enough.
-pub fn unescape(escaped: &str, out: &mut [u8]) -> usize {
-    let mut len = 0;
-    let mut push = |bytes: &[u8], len: &mut usize| {
-        let end = (*len + bytes.len()).min(out.len());
-        out[*len..end].copy_from_slice(&bytes[..end - *len]);
-        *len = end;
-    };
-    let mut chars = escaped.chars();
-    while let Some(c) = chars.next() {
-        let mut utf8 = [0u8; 4];
-        let decoded = if c != '\\' {
-            c
-        } else {
-            match chars.next() {
-                Some('n') => '\n',
-                Some('r') => '\r',
-                Some('t') => '\t',
-                Some('u') => {
-                    // Four hex digits exactly: from_str_radix alone would take a sign.
-                    let hex = chars.as_str().get(..4).unwrap_or("");
-                    let code = hex
-                        .bytes()
-                        .all(|b| b.is_ascii_hexdigit())
-                        .then(|| u32::from_str_radix(hex, 16).ok())
-                        .flatten()
-                        .and_then(char::from_u32);
-                    if let Some(code) = code {
-                        chars = chars.as_str()[4..].chars();
-                        code
-                    } else {
-                        'u'
-                    }
-                }
-                Some(other) => other,
-                None => '\\',
-            }
-        };
-        push(decoded.encode_utf8(&mut utf8).as_bytes(), &mut len);
-    }
-    len
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Line;
+    use crate::logfmt::Line;
 
     #[test]
     fn message_ids_are_distinct_128_bit_hex() {
@@ -269,23 +194,5 @@ mod tests {
             String::from_utf8_lossy(&out[..len]),
             String::from_utf8_lossy(&expected)
         );
-    }
-
-    #[test]
-    fn unescape_undoes_every_escape() {
-        let mut line = Line::event("x");
-        let hostile = "a\"b\\c\nd\re\tf\u{1b}g\u{2028}h caf\u{e9}";
-        line.text("v", hostile);
-        let (_, raw) = pairs(line.as_str()).nth(1).unwrap();
-        let mut out = [0u8; 64];
-        let len = unescape(raw, &mut out);
-        assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), hostile);
-    }
-
-    #[test]
-    fn a_unicode_escape_takes_four_hex_digits_and_no_sign() {
-        let mut out = [0u8; 16];
-        let len = unescape("\\u00e9\\u+041", &mut out);
-        assert_eq!(std::str::from_utf8(&out[..len]).unwrap(), "\u{e9}u+041");
     }
 }
